@@ -1,0 +1,307 @@
+"""The `latbench-arch/1` format: load, validate, save, shape inference, MACs and params.
+
+An Arch is a plain list of normalised layer dicts plus the input description. Everything else in
+latbench (op decomposition, model builders, LUT prediction) walks `Arch.shapes()`, so the shape
+rules live in exactly one place.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BadInput
+
+FORMAT = "latbench-arch/1"
+ACTIVATIONS = ("relu", "relu6", "swish", "hswish", "none")
+SE_GATES = ("sigmoid", "hsigmoid")
+
+# Per layer type: allowed fields and their defaults (None = required / absent).
+_FIELDS = {
+    "conv": {"out": None, "kernel": 1, "stride": 1, "groups": 1, "bn": True, "act": "relu"},
+    "mbconv": {"out": None, "mid": None, "expand": None, "kernel": 3, "stride": 1, "se": 0,
+               "se_gate": "sigmoid", "act": "relu", "residual": None},
+    "pool": {},
+    "fc": {"out": None, "act": "none"},
+}
+_TOP_FIELDS = {"format", "name", "resolution", "in_channels", "layers", "space", "indices"}
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One layer with its inferred shapes, cost and parameter count."""
+
+    index: int
+    layer: dict
+    cin: int
+    cout: int
+    hin: int
+    hout: int
+    mid: int  # mbconv expansion channels; cin for other types
+    residual: bool
+    macs: int
+    params: int
+
+    @property
+    def type(self) -> str:
+        return self.layer["type"]
+
+
+@dataclass
+class Arch:
+    layers: list
+    name: str = "arch"
+    resolution: int = 224
+    in_channels: int = 3
+    space: str | None = None
+    indices: list | None = None
+    _shapes: list | None = field(default=None, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ shapes and costs
+    def shapes(self) -> list[LayerShape]:
+        if self._shapes is None:
+            self._shapes = infer_shapes(self)
+        return self._shapes
+
+    @property
+    def macs(self) -> int:
+        return sum(s.macs for s in self.shapes())
+
+    @property
+    def params(self) -> int:
+        return sum(s.params for s in self.shapes())
+
+    @property
+    def num_classes(self) -> int:
+        return self.shapes()[-1].cout
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        out = {"format": FORMAT, "name": self.name, "resolution": self.resolution,
+               "in_channels": self.in_channels, "layers": [compact_layer(l) for l in self.layers]}
+        if self.space is not None:
+            out["space"] = self.space
+        if self.indices is not None:
+            out["indices"] = list(self.indices)
+        return out
+
+    def to_json(self) -> str:
+        head = {k: v for k, v in self.to_dict().items() if k != "layers"}
+        body = ",\n".join("  " + json.dumps(l) for l in self.to_dict()["layers"])
+        text = json.dumps(head)[:-1] + ', "layers": [\n' + body + "\n]}\n"
+        return text
+
+    def save(self, path) -> None:
+        atomic_write_text(path, self.to_json())
+
+
+def compact_layer(layer: dict) -> dict:
+    """Drop fields equal to their defaults so files stay short and diffable."""
+    defaults = _FIELDS[layer["type"]]
+    out = {"type": layer["type"]}
+    for key, value in layer.items():
+        if key == "type" or value is None:
+            continue
+        if key in defaults and defaults[key] == value and key not in ("out", "act"):
+            continue
+        out[key] = value
+    return out
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write via a temp file in the same folder + rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------- parsing / validation
+def _positive_int(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadInput(f"{where}: must be a positive integer, got {value!r}")
+    return value
+
+
+def normalise_layer(raw, where: str) -> dict:
+    """Validate one layer dict and fill in defaults."""
+    if not isinstance(raw, dict):
+        raise BadInput(f"{where}: a layer must be an object, got {type(raw).__name__}")
+    kind = raw.get("type")
+    if kind not in _FIELDS:
+        raise BadInput(f"{where}.type: unknown layer type {kind!r} (expected one of {', '.join(_FIELDS)})")
+    allowed = _FIELDS[kind]
+    unknown = sorted(set(raw) - set(allowed) - {"type"})
+    if unknown:
+        raise BadInput(f"{where}: unknown field {unknown[0]!r} for a {kind} layer")
+    layer = {"type": kind}
+    for key, default in allowed.items():
+        layer[key] = raw.get(key, default)
+    if kind in ("conv", "mbconv", "fc"):
+        if layer["out"] is None:
+            raise BadInput(f"{where}.out: missing (output channels)")
+        _positive_int(layer["out"], f"{where}.out")
+    if kind in ("conv", "mbconv"):
+        k = _positive_int(layer["kernel"], f"{where}.kernel")
+        if k % 2 == 0:
+            raise BadInput(f"{where}.kernel: must be odd for 'same' padding, got {k}")
+        _positive_int(layer["stride"], f"{where}.stride")
+    if "act" in layer and layer["act"] not in ACTIVATIONS:
+        raise BadInput(f"{where}.act: unknown activation {layer['act']!r} (expected one of {', '.join(ACTIVATIONS)})")
+    if kind == "conv":
+        _positive_int(layer["groups"], f"{where}.groups")
+        if not isinstance(layer["bn"], bool):
+            raise BadInput(f"{where}.bn: must be true or false")
+    if kind == "mbconv":
+        if (layer["mid"] is None) == (layer["expand"] is None):
+            raise BadInput(f"{where}: give exactly one of 'mid' (channels) or 'expand' (ratio)")
+        if layer["mid"] is not None:
+            _positive_int(layer["mid"], f"{where}.mid")
+        else:
+            e = layer["expand"]
+            if isinstance(e, bool) or not isinstance(e, (int, float)) or not e > 0:
+                raise BadInput(f"{where}.expand: must be a positive number, got {e!r}")
+        se = layer["se"]
+        if isinstance(se, bool) or not isinstance(se, int) or se < 0:
+            raise BadInput(f"{where}.se: must be a non-negative integer, got {se!r}")
+        if layer["se_gate"] not in SE_GATES:
+            raise BadInput(f"{where}.se_gate: unknown gate {layer['se_gate']!r} (expected sigmoid or hsigmoid)")
+        if layer["residual"] is not None and not isinstance(layer["residual"], bool):
+            raise BadInput(f"{where}.residual: must be true or false")
+    return layer
+
+
+def parse_arch(obj, source: str = "<arch>") -> Arch:
+    """Build a validated Arch from a decoded JSON object; errors name `source` and the field."""
+    if not isinstance(obj, dict):
+        raise BadInput(f"{source}: top level must be an object")
+    if obj.get("format") != FORMAT:
+        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {obj.get('format')!r}")
+    unknown = sorted(set(obj) - _TOP_FIELDS)
+    if unknown:
+        raise BadInput(f"{source}: unknown field {unknown[0]!r}")
+    layers_raw = obj.get("layers")
+    if not isinstance(layers_raw, list) or not layers_raw:
+        raise BadInput(f"{source}: layers: must be a non-empty list")
+    name = obj.get("name", Path(source).stem)
+    if not isinstance(name, str):
+        raise BadInput(f"{source}: name: must be a string")
+    resolution = _positive_int(obj.get("resolution", 224), f"{source}: resolution")
+    in_channels = _positive_int(obj.get("in_channels", 3), f"{source}: in_channels")
+    space = obj.get("space")
+    if space is not None and not isinstance(space, str):
+        raise BadInput(f"{source}: space: must be a string")
+    indices = obj.get("indices")
+    if indices is not None:
+        if isinstance(indices, str):
+            indices = parse_indices(indices, f"{source}: indices")
+        elif not (isinstance(indices, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in indices)):
+            raise BadInput(f"{source}: indices: must be a list of integers or a '0:1:2' string")
+    layers = [normalise_layer(l, f"{source}: layers[{i}]") for i, l in enumerate(layers_raw)]
+    arch = Arch(layers=layers, name=name, resolution=resolution, in_channels=in_channels,
+                space=space, indices=indices)
+    try:
+        arch.shapes()
+    except BadInput as exc:
+        raise BadInput(f"{source}: {exc}") from None
+    return arch
+
+
+def parse_indices(text: str, where: str = "indices") -> list[int]:
+    try:
+        return [int(t) for t in text.strip().split(":")]
+    except ValueError:
+        raise BadInput(f"{where}: expected integers separated by ':', got {text!r}") from None
+
+
+def format_indices(indices) -> str:
+    return ":".join(str(int(i)) for i in indices)
+
+
+def load_arch(path) -> Arch:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return parse_arch(obj, str(path))
+
+
+# ---------------------------------------------------------------------- shape inference
+def expand_channels(cin: int, layer: dict) -> int:
+    if layer.get("mid") is not None:
+        return layer["mid"]
+    return max(1, int(math.floor(cin * layer["expand"] + 0.5)))
+
+
+def infer_shapes(arch: Arch) -> list[LayerShape]:
+    """Walk the layers; 'same' padding: out = ceil(in / stride). Raises BadInput on bad shapes."""
+    shapes = []
+    c, h = arch.in_channels, arch.resolution
+    pooled = False
+    for i, layer in enumerate(arch.layers):
+        where = f"layers[{i}]"
+        kind = layer["type"]
+        if kind == "conv":
+            k, s, g = layer["kernel"], layer["stride"], layer["groups"]
+            if pooled and k != 1:
+                raise BadInput(f"{where}.kernel: after pool only 1x1 convs are possible, got {k}")
+            if c % g or layer["out"] % g:
+                raise BadInput(f"{where}.groups: {g} does not divide in {c} and out {layer['out']} channels")
+            ho = -(-h // s)
+            macs = k * k * (c // g) * layer["out"] * ho * ho
+            params = k * k * (c // g) * layer["out"] + (2 * layer["out"] if layer["bn"] else layer["out"])
+            shapes.append(LayerShape(i, layer, c, layer["out"], h, ho, c, False, macs, params))
+            c, h = layer["out"], ho
+        elif kind == "mbconv":
+            if pooled:
+                raise BadInput(f"{where}: an mbconv block cannot follow the global pool")
+            k, s, se = layer["kernel"], layer["stride"], layer["se"]
+            mid = expand_channels(c, layer)
+            cout = layer["out"]
+            ho = -(-h // s)
+            macs = params = 0
+            if mid != c:
+                macs += c * mid * h * h
+                params += c * mid + 2 * mid
+            macs += k * k * mid * ho * ho
+            params += k * k * mid + 2 * mid
+            if se:
+                macs += 2 * mid * se
+                params += 2 * mid * se + se + mid
+            macs += mid * cout * ho * ho
+            params += mid * cout + 2 * cout
+            residual = layer["residual"]
+            auto = s == 1 and c == cout
+            if residual is None:
+                residual = auto
+            elif residual and not auto:
+                raise BadInput(f"{where}.residual: a residual add needs stride 1 and in == out channels ({c} -> {cout}, stride {s})")
+            shapes.append(LayerShape(i, layer, c, cout, h, ho, mid, residual, macs, params))
+            c, h = cout, ho
+        elif kind == "pool":
+            if pooled:
+                raise BadInput(f"{where}: the map is already pooled to 1x1")
+            shapes.append(LayerShape(i, layer, c, c, h, 1, c, False, 0, 0))
+            h, pooled = 1, True
+        elif kind == "fc":
+            if not pooled and h != 1:
+                raise BadInput(f"{where}: fc needs a pooled (1x1) input, the map is {h}x{h}; add a pool layer")
+            macs = c * layer["out"]
+            shapes.append(LayerShape(i, layer, c, layer["out"], 1, 1, c, False, macs, macs + layer["out"]))
+            c, h = layer["out"], 1
+    return shapes

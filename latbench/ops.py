@@ -1,0 +1,140 @@
+"""Ops: the units of cost. An Arch decomposes into Ops at `block` or `layer` granularity.
+
+An Op's canonical `key` is the LUT key, e.g. ``mbconv:r=56:i=24:o=40:m=72:k=5:s=2:se=0:gate=sigmoid:act=relu:res=0``.
+Keys carry the input resolution and every width, so two layers share an entry only when they are
+the same computation. Width fields (i, o, m, c, se) are what LUT interpolation varies along.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .arch import Arch, LayerShape
+from .errors import BadInput
+
+GRANULARITIES = ("block", "layer")
+
+# Field order per op kind; the key lists them in this order.
+OP_FIELDS = {
+    "conv": ("r", "i", "o", "k", "s", "g", "act", "bn"),
+    "mbconv": ("r", "i", "o", "m", "k", "s", "se", "gate", "act", "res"),
+    "se": ("r", "c", "se", "gate"),
+    "add": ("r", "c"),
+    "pool": ("r", "c"),
+    "fc": ("i", "o", "act"),
+}
+WIDTH_FIELDS = ("i", "o", "m", "c", "se")
+_STRING_FIELDS = ("act", "gate")
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: str
+    fields: tuple  # ((name, value), ...) in OP_FIELDS order
+
+    @property
+    def key(self) -> str:
+        return ":".join([self.kind] + [f"{n}={v}" for n, v in self.fields])
+
+    def __getitem__(self, name):
+        for n, v in self.fields:
+            if n == name:
+                return v
+        raise KeyError(name)
+
+    def as_dict(self) -> dict:
+        return dict(self.fields)
+
+    @property
+    def in_channels(self) -> int:
+        d = self.as_dict()
+        return d.get("i", d.get("c"))
+
+    @property
+    def resolution(self) -> int:
+        return self.as_dict().get("r", 1)
+
+
+@dataclass(frozen=True)
+class OpUse:
+    """An Op as it occurs in an Arch: which layer, and which part of a block (layer granularity)."""
+
+    layer_index: int
+    part: str  # "" for a whole layer/block, else expand / dw / se / project / add
+    op: Op
+
+
+def make_op(kind: str, **values) -> Op:
+    names = OP_FIELDS[kind]
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ValueError(f"op {kind}: missing fields {missing}")
+    fields = []
+    for n in names:
+        v = values[n]
+        if n not in _STRING_FIELDS:
+            v = int(v)
+        fields.append((n, v))
+    return Op(kind, tuple(fields))
+
+
+def op_from_key(key: str) -> Op:
+    parts = key.split(":")
+    kind = parts[0]
+    if kind not in OP_FIELDS:
+        raise BadInput(f"op key {key!r}: unknown op kind {kind!r}")
+    values = {}
+    for token in parts[1:]:
+        name, sep, value = token.partition("=")
+        if not sep:
+            raise BadInput(f"op key {key!r}: malformed field {token!r}")
+        values[name] = value
+    if set(values) != set(OP_FIELDS[kind]):
+        raise BadInput(f"op key {key!r}: expected fields {', '.join(OP_FIELDS[kind])}")
+    try:
+        return make_op(kind, **values)
+    except ValueError:
+        raise BadInput(f"op key {key!r}: non-integer width/size field") from None
+
+
+def _layer_ops(s: LayerShape, granularity: str) -> list[OpUse]:
+    L = s.layer
+    t = L["type"]
+    if t == "conv":
+        return [OpUse(s.index, "", make_op("conv", r=s.hin, i=s.cin, o=s.cout, k=L["kernel"], s=L["stride"],
+                                           g=L["groups"], act=L["act"], bn=int(L["bn"])))]
+    if t == "pool":
+        return [OpUse(s.index, "", make_op("pool", r=s.hin, c=s.cin))]
+    if t == "fc":
+        return [OpUse(s.index, "", make_op("fc", i=s.cin, o=s.cout, act=L["act"]))]
+    # mbconv
+    if granularity == "block":
+        return [OpUse(s.index, "", make_op("mbconv", r=s.hin, i=s.cin, o=s.cout, m=s.mid, k=L["kernel"],
+                                           s=L["stride"], se=L["se"], gate=L["se_gate"], act=L["act"],
+                                           res=int(s.residual)))]
+    uses = []
+    if s.mid != s.cin:
+        uses.append(OpUse(s.index, "expand", make_op("conv", r=s.hin, i=s.cin, o=s.mid, k=1, s=1, g=1,
+                                                     act=L["act"], bn=1)))
+    uses.append(OpUse(s.index, "dw", make_op("conv", r=s.hin, i=s.mid, o=s.mid, k=L["kernel"], s=L["stride"],
+                                             g=s.mid, act=L["act"], bn=1)))
+    if L["se"]:
+        uses.append(OpUse(s.index, "se", make_op("se", r=s.hout, c=s.mid, se=L["se"], gate=L["se_gate"])))
+    uses.append(OpUse(s.index, "project", make_op("conv", r=s.hout, i=s.mid, o=s.cout, k=1, s=1, g=1,
+                                                  act="none", bn=1)))
+    if s.residual:
+        uses.append(OpUse(s.index, "add", make_op("add", r=s.hout, c=s.cout)))
+    return uses
+
+
+def decompose(arch: Arch, granularity: str = "block") -> list[OpUse]:
+    """Every Op of `arch` in network order (repeats kept)."""
+    if granularity not in GRANULARITIES:
+        raise BadInput(f"granularity: expected one of {', '.join(GRANULARITIES)}, got {granularity!r}")
+    out = []
+    for s in arch.shapes():
+        out.extend(_layer_ops(s, granularity))
+    return out
+
+
+def arch_op_keys(arch: Arch, granularity: str = "block") -> list[str]:
+    return [u.op.key for u in decompose(arch, granularity)]
