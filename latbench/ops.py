@@ -138,3 +138,33 @@ def decompose(arch: Arch, granularity: str = "block") -> list[OpUse]:
 
 def arch_op_keys(arch: Arch, granularity: str = "block") -> list[str]:
     return [u.op.key for u in decompose(arch, granularity)]
+
+
+def op_features(op: Op) -> dict:
+    """Work and memory of one op at batch 1: MACs, input/output elements, weights.
+
+    What a latency regressor needs to generalise to unmeasured keys (latency is close to linear
+    in these for a given op kind on one device).
+    """
+    d = op.as_dict()
+    r = d.get("r", 1)
+    if op.kind == "conv":
+        ro = -(-r // d["s"])
+        w = d["k"] * d["k"] * (d["i"] // d["g"]) * d["o"]
+        return {"macs": w * ro * ro, "in": d["i"] * r * r, "out": d["o"] * ro * ro, "weights": w}
+    if op.kind == "mbconv":
+        ro = -(-r // d["s"])
+        i, m, o, k = d["i"], d["m"], d["o"], d["k"]
+        exp = i * m if m != i else 0
+        w = exp + k * k * m + 2 * m * d["se"] + m * o
+        macs = exp * r * r + k * k * m * ro * ro + 2 * m * d["se"] + m * o * ro * ro
+        return {"macs": macs, "in": i * r * r, "out": o * ro * ro + m * (r * r + ro * ro), "weights": w}
+    if op.kind == "se":
+        return {"macs": 2 * d["c"] * d["se"] + 2 * d["c"] * r * r, "in": d["c"] * r * r, "out": d["c"] * r * r,
+                "weights": 2 * d["c"] * d["se"]}
+    if op.kind in ("add", "pool"):
+        return {"macs": d["c"] * r * r, "in": d["c"] * r * r, "out": d["c"] * r * r if op.kind == "add" else d["c"],
+                "weights": 0}
+    if op.kind == "fc":
+        return {"macs": d["i"] * d["o"], "in": d["i"], "out": d["o"], "weights": d["i"] * d["o"]}
+    raise ValueError(op.kind)

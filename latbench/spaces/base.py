@@ -78,3 +78,21 @@ class SearchSpace:
     def reference_models(self) -> dict:
         """{name: index list} of published architectures expressible in this space."""
         return {}
+
+    def cost_factors(self, granularity: str = "block") -> list:
+        """The arch's ops as a sum of Factors (see Factor), for LatencyModel."""
+        raise NotImplementedError(f"space {self.name} has no cost factors")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A piece of an arch's cost that depends only on a few decisions.
+
+    `decisions` are positions in the index list; `ops(values)` gives the Ops this piece contributes
+    for those decision values (possibly none, e.g. a skipped layer). The factors of a space
+    partition every decoded arch's ops exactly; LatencyModel compiles each into a small table.
+    """
+
+    decisions: tuple
+    ops: object  # Callable[[tuple], list[Op]]
+    name: str = ""

@@ -1,0 +1,159 @@
+"""Commands that touch devices: devices, measure, profile."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from .cli import emit, json_option, main
+from .errors import BadInput
+
+
+def protocol_options(f):
+    """--rounds/--runs/--warmup shared by measure, profile and validate."""
+    f = click.option("--warmup", type=click.IntRange(0), default=None, help="Warm-up runs per round (default 10).")(f)
+    f = click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs per round (default 20).")(f)
+    f = click.option("--rounds", type=click.IntRange(1), default=None, help="Interleaved rounds (default 3).")(f)
+    return f
+
+
+def device_options(f):
+    f = click.option("--benchmark-model", "benchmark_model", default=None,
+                     help="Android: local path of the TFLite benchmark_model binary (remembered).")(f)
+    f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
+    f = click.option("--core", type=int, default=None, help="cpu: the core to pin to (default: last allowed).")(f)
+    f = click.option("--runtime", default=None, help="cpu: ort (default), torch, tflite.")(f)
+    f = click.option("--device", "device_name", required=True, help="cpu, gpu or pixel1.")(f)
+    return f
+
+
+def make_protocol(rounds, runs, warmup, **extra):
+    from .protocol import Protocol
+
+    p = Protocol(**extra)
+    if rounds is not None:
+        p.rounds = rounds
+    if runs is not None:
+        p.runs = runs
+    if warmup is not None:
+        p.warmup = warmup
+    return p
+
+
+def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, gpu_index=0, check=True):
+    from .devices import get_device
+
+    dev = get_device(device_name, runtime, serial=serial, core=core, gpu_index=gpu_index, batch=batch,
+                     benchmark_model=benchmark_model)
+    if check:
+        ok, why = dev.available()
+        if not ok:
+            raise BadInput(f"--device {device_name}: not available here: {why}")
+    return dev
+
+
+@main.command()
+@json_option
+def devices(as_json):
+    """What can measure on this machine and, for what cannot, why.
+
+    \b
+    Example:
+      latbench devices --json
+    """
+    from .devices import describe_devices
+
+    rows = describe_devices()
+    lines = []
+    for r in rows:
+        state = "available" if r["available"] else f"not available: {r['why']}"
+        lines.append(f"{r['device']:7} {r['runtime']:7} {state}")
+    lines.append("")
+    lines.append("pixel1 needs adb on PATH, a phone attached with USB debugging, and the TFLite benchmark_model "
+                 "binary for android_aarch64 (prebuilt nightly from the TFLite 'performance measurement' page, "
+                 "or `bazel build -c opt --config=android_arm64 //tensorflow/lite/tools/benchmark:benchmark_model`); "
+                 "give its path once with --benchmark-model or LATBENCH_BENCHMARK_MODEL.")
+    emit(rows, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.argument("arch")
+@device_options
+@click.option("--serial", default=None, help="Android: adb serial of the phone.")
+@protocol_options
+@json_option
+def measure(arch, device_name, runtime, core, batch, benchmark_model, serial, rounds, runs, warmup, as_json):
+    """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
+
+    \b
+    Example:
+      latbench measure mobilenetv2 --device cpu --runtime ort --json
+    """
+    from .protocol import run_items
+    from .profiling import arch_items
+    from .references import resolve_arch
+    from .store import ProfileStore
+
+    a = resolve_arch(arch)
+    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial)
+    protocol = make_protocol(rounds, runs, warmup)
+    store = ProfileStore(":memory:", dev.fingerprint())
+    items = arch_items([a])
+    t0 = time.perf_counter()
+    try:
+        run_items(dev, items, store, protocol, progress=not as_json, desc="measure")
+    finally:
+        dev.close()
+    res = store.results()[items[0].key]
+    data = {"name": a.name, "latency_ms": res["ms"], "mad_ms": res["mad"], "p10_ms": res["p10"], "p90_ms": res["p90"],
+            "cv_pct": res["cv"], "count": res["n"], "fingerprint": store.fingerprint,
+            "protocol": protocol.as_dict(), "wall_s": round(time.perf_counter() - t0, 3)}
+    emit(data, as_json, f"{a.name}: {res['ms']:.3f} ms median (MAD {res['mad']:.3f}, p10 {res['p10']:.3f}, "
+                        f"p90 {res['p90']:.3f}, CV {res['cv']:.1f}%, n={res['n']}) on {dev.name}/{store.fingerprint.get('runtime')}")
+
+
+@main.command()
+@device_options
+@click.option("--space", "space_name", required=True, help="Search space whose ops to profile.")
+@click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Profile store (SQLite). Default: profiles/<device>-<runtime>.db")
+@click.option("--serial", "serials", multiple=True, help="Android serial; repeat to profile shards in parallel.")
+@click.option("--gpus", default=None, help="gpu: comma-separated GPU indices profiling shards in parallel.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Profile only the first N ops (quick look).")
+@protocol_options
+@json_option
+def profile(device_name, runtime, core, batch, benchmark_model, space_name, granularity, db_path, serials, gpus, limit,
+            rounds, runs, warmup, as_json):
+    """Measure every op of a search space into a resumable profile store.
+
+    Interrupt it at any time (even kill -9): rerunning the same command continues where it stopped.
+
+    \b
+    Example:
+      latbench profile --device cpu --runtime ort --space proxylessnas --db cpu-ort.db
+      latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
+    """
+    from .profiling import op_items, profile_items
+    from .spaces import get_space
+
+    space = get_space(space_name)
+    if device_name in ("pixel1", "android") and serials:
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, serial=s) for s in serials]
+    elif device_name == "gpu" and gpus:
+        try:
+            idx = [int(g) for g in gpus.split(",")]
+        except ValueError:
+            raise BadInput(f"--gpus: expected comma-separated integers, got {gpus!r}") from None
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, gpu_index=i) for i in idx]
+    else:
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model)]
+    if db_path is None:
+        db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
+    items = op_items(space, granularity, limit)
+    t0 = time.perf_counter()
+    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup), progress=not as_json)
+    out["wall_s"] = round(time.perf_counter() - t0, 3)
+    out.update(space=space.name, granularity=granularity)
+    emit(out, as_json, f"profiled {out['measured']}/{out['items']} ops of {space.name} ({granularity}) into {db_path} "
+                       f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")

@@ -1,0 +1,48 @@
+"""Device registry: `get_device(name, ...)` and `describe_devices()` for `latbench devices`."""
+from __future__ import annotations
+
+from ..errors import BadInput
+
+DEVICE_NAMES = ("cpu", "gpu", "pixel1")
+
+
+def get_device(name: str, runtime: str | None = None, serial: str | None = None, core: int | None = None,
+               gpu_index: int = 0, batch: int | None = None, benchmark_model: str | None = None):
+    """Build a device object. `pixel1` is any Android phone over adb (pick one with `serial`)."""
+    if name == "cpu":
+        from .cpu import CpuDevice
+        return CpuDevice(runtime or "ort", core=core, batch=batch or 1)
+    if name == "gpu":
+        if runtime not in (None, "torch"):
+            raise BadInput(f"--runtime: gpu supports torch only, got {runtime!r}")
+        from .gpu import GpuDevice
+        return GpuDevice(gpu_index, batch=batch or 32)
+    if name in ("pixel1", "android"):
+        if runtime not in (None, "tflite"):
+            raise BadInput(f"--runtime: {name} runs TFLite benchmark_model only, got {runtime!r}")
+        from .android import AndroidDevice
+        return AndroidDevice(serial=serial, benchmark_model=benchmark_model, batch=batch or 1)
+    raise BadInput(f"--device: unknown device {name!r} (known: {', '.join(DEVICE_NAMES)})")
+
+
+def describe_devices() -> list:
+    """What can measure here and, for what cannot, why."""
+    rows = []
+    from .cpu import RUNTIMES
+    for rt in RUNTIMES:
+        dev = get_device("cpu", rt)
+        ok, why = dev.available()
+        rows.append({"device": "cpu", "runtime": rt, "available": ok, "why": why,
+                     "fingerprint": dev.fingerprint() if ok else None})
+    dev = get_device("gpu")
+    ok, why = dev.available()
+    rows.append({"device": "gpu", "runtime": "torch", "available": ok, "why": why,
+                 "fingerprint": dev.fingerprint() if ok else None})
+    try:
+        dev = get_device("pixel1")
+        ok, why = dev.available()
+        fp = dev.fingerprint() if ok else None
+    except Exception as exc:  # noqa: BLE001 — describing must never fail
+        ok, why, fp = False, str(exc), None
+    rows.append({"device": "pixel1", "runtime": "tflite", "available": ok, "why": why, "fingerprint": fp})
+    return rows

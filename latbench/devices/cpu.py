@@ -1,0 +1,125 @@
+"""The `cpu` device: this machine's CPU, one thread, process pinned to one core.
+
+Runtimes: `ort` (ONNX Runtime, all graph optimisations, 1 intra-op + 1 inter-op thread; default),
+`torch` (PyTorch, 1 thread; TF-NAS's Xeon setup) and `tflite` (LiteRT interpreter with XNNPACK,
+1 thread). Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+import numpy as np
+
+from ..errors import BadInput, DeviceError
+from . import hostinfo
+from .base import Device, Sample
+from .timing import time_callable
+
+RUNTIMES = ("ort", "torch", "tflite")
+
+
+class CpuDevice(Device):
+    name = "cpu"
+
+    def __init__(self, runtime: str = "ort", core: int | None = None, batch: int = 1):
+        if runtime not in RUNTIMES:
+            raise BadInput(f"--runtime: cpu supports {', '.join(RUNTIMES)}, got {runtime!r}")
+        allowed = hostinfo.allowed_cores()
+        if core is None:
+            core = allowed[-1]  # the last allowed core: usually the least busy with system work
+        if core not in allowed:
+            raise BadInput(f"--core: core {core} is not available to this process (allowed: {allowed})")
+        self.runtime, self.core, self.batch = runtime, core, batch
+        self._saved_affinity = None
+
+    # -------------------------------------------------------------------------------- identity
+    def available(self):
+        try:
+            self._runtime_version()
+        except ImportError as exc:
+            return False, f"runtime {self.runtime} is not installed ({exc.name}); pip install 'latbench[tflite]'"
+        return True, ""
+
+    def _runtime_version(self) -> str:
+        if self.runtime == "ort":
+            import onnxruntime
+            return onnxruntime.__version__
+        if self.runtime == "torch":
+            import torch
+            return torch.__version__
+        from ..build.tflite_convert import interpreter_version
+        return interpreter_version()
+
+    def fingerprint(self) -> dict:
+        return {"device": "cpu", "model": hostinfo.cpu_model(), "machine": platform.machine(),
+                "runtime": self.runtime, "runtime_version": self._runtime_version(), "threads": 1,
+                "affinity": "one core", "governor": hostinfo.governor(self.core), "batch": self.batch}
+
+    def conditions(self) -> dict:
+        return hostinfo.conditions(self.core)
+
+    # -------------------------------------------------------------------------------- running
+    def pin(self) -> None:
+        if self._saved_affinity is None:
+            self._saved_affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.core})
+
+    def close(self) -> None:
+        if self._saved_affinity is not None:
+            os.sched_setaffinity(0, self._saved_affinity)
+            self._saved_affinity = None
+
+    def prepare(self, target):
+        """Return a zero-argument callable that runs one inference of `target` (Arch or Op)."""
+        self.pin()
+        try:
+            return getattr(self, f"_prepare_{self.runtime}")(target)
+        except (BadInput, DeviceError):
+            raise
+        except Exception as exc:  # a runtime refusing a model is a device failure, not a crash
+            raise DeviceError(f"{self.runtime}: cannot build/load model: {type(exc).__name__}: {exc}") from exc
+
+    def _prepare_ort(self, target):
+        import onnxruntime as ort
+
+        from ..build.onnx_export import to_onnx
+
+        path = to_onnx(target, batch=self.batch)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        feeds = {i.name: _random_input(i.shape) for i in sess.get_inputs()}
+        return lambda: sess.run(None, feeds)
+
+    def _prepare_torch(self, target):
+        import torch
+
+        from ..build.torch_model import torch_module_and_inputs
+
+        torch.set_num_threads(1)
+        module, inputs = torch_module_and_inputs(target, batch=self.batch)
+
+        def run():
+            with torch.inference_mode():
+                module(*inputs)
+        return run
+
+    def _prepare_tflite(self, target):
+        from ..build.tflite_convert import tflite_interpreter, to_tflite
+
+        interp = tflite_interpreter(to_tflite(target, batch=self.batch), threads=1)
+        for d in interp.get_input_details():
+            interp.set_tensor(d["index"], _random_input(d["shape"]))
+        return interp.invoke
+
+    def measure(self, prepared, runs: int, warmup: int, min_warmup_s: float = 0.0) -> Sample:
+        return time_callable(prepared, runs, warmup, min_warmup_s)
+
+
+def _random_input(shape) -> np.ndarray:
+    shape = [d if isinstance(d, (int, np.integer)) and d > 0 else 1 for d in shape]
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)

@@ -1,0 +1,224 @@
+"""Latency lookup tables: the `latbench-lut/1` file and prediction from it.
+
+Prediction = base_ms + Σ entries over the arch's ops. A key missing from the table is estimated,
+in this order, and reported as estimated:
+  1. interpolation along one channel width among entries that differ only in that width
+     (linear between the nearest measured widths below and above; averaged over width fields);
+  2. a non-negative linear regressor per op kind over (MACs, input/output elements, weights),
+     fitted at load time on the table's own entries (deterministic, never pickled).
+`strict=True` turns any missing key into an error instead.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .arch import Arch, atomic_write_text
+from .errors import BadInput
+from .ops import WIDTH_FIELDS, decompose, op_features, op_from_key
+
+FORMAT = "latbench-lut/1"
+METHODS = ("isolated", "context", "fitted", "imported")
+_REQUIRED = ("format", "device", "runtime", "batch", "granularity", "method", "spaces", "base_ms", "entries",
+             "provenance")
+FEATURES = ("macs", "in", "out", "weights")
+
+
+@dataclass
+class Prediction:
+    latency_ms: float
+    base_ms: float
+    per_op: list  # [(layer_index, part, key, ms, how)] how: "table" / "interpolated" / "regressed"
+    estimated: dict = field(default_factory=dict)  # key -> {"ms":, "how":}
+
+    def as_dict(self) -> dict:
+        return {"latency_ms": self.latency_ms, "base_ms": self.base_ms, "estimated": sorted(self.estimated),
+                "estimates": self.estimated,
+                "ops": [{"layer": l, "part": p, "key": k, "ms": ms, "how": how} for l, p, k, ms, how in self.per_op]}
+
+
+class LatencyTable:
+    """A loaded LUT. Construct with `LatencyTable.load(path)` or from a dict via `from_dict`."""
+
+    def __init__(self, data: dict, source: str = "<lut>"):
+        self.data = data
+        self.source = source
+        self.entries = {k: float(v["ms"]) for k, v in data["entries"].items()}
+        self.base_ms = float(data["base_ms"])
+        self.granularity = data["granularity"]
+        self._regressors = None
+        self._by_shape = None
+        self._cache = {}
+
+    # ------------------------------------------------------------------ file format
+    @classmethod
+    def load(cls, path) -> "LatencyTable":
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text())
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        return cls.from_dict(obj, str(path))
+
+    @classmethod
+    def from_dict(cls, obj, source: str = "<lut>") -> "LatencyTable":
+        validate_lut(obj, source)
+        return cls(obj, source)
+
+    def save(self, path) -> None:
+        save_lut(self.data, path)
+
+    # ------------------------------------------------------------------ prediction
+    def op_ms(self, key: str, strict: bool = False) -> tuple[float, str]:
+        if key in self.entries:
+            return self.entries[key], "table"
+        if strict:
+            raise BadInput(f"{self.source}: no entry for op {key} (--strict)")
+        if key not in self._cache:
+            self._cache[key] = self._estimate(key)
+        return self._cache[key]
+
+    def predict(self, arch: Arch, strict: bool = False) -> Prediction:
+        per_op, estimated = [], {}
+        total = self.base_ms
+        for use in decompose(arch, self.granularity):
+            ms, how = self.op_ms(use.op.key, strict)
+            total += ms
+            per_op.append((use.layer_index, use.part, use.op.key, ms, how))
+            if how != "table":
+                estimated[use.op.key] = {"ms": ms, "how": how}
+        return Prediction(total, self.base_ms, per_op, estimated)
+
+    # ------------------------------------------------------------------ estimation
+    def _estimate(self, key: str) -> tuple[float, str]:
+        op = op_from_key(key)
+        interp = self._interpolate(op)
+        if interp is not None:
+            return interp, "interpolated"
+        return self._regress(op), "regressed"
+
+    def _shape_index(self):
+        """{(kind, field, other fields): sorted [(width, ms)]} for 1-D interpolation."""
+        if self._by_shape is None:
+            idx = {}
+            for k, ms in self.entries.items():
+                try:
+                    op = op_from_key(k)
+                except BadInput:
+                    continue  # foreign keys (imported tables) are looked up, never interpolated
+                d = op.as_dict()
+                for f in WIDTH_FIELDS:
+                    if f in d:
+                        rest = tuple((n, v) for n, v in op.fields if n != f)
+                        idx.setdefault((op.kind, f, rest), []).append((d[f], ms))
+            self._by_shape = {k: sorted(v) for k, v in idx.items()}
+        return self._by_shape
+
+    def _interpolate(self, op) -> float | None:
+        d = op.as_dict()
+        vals = []
+        for f in WIDTH_FIELDS:
+            if f not in d:
+                continue
+            rest = tuple((n, v) for n, v in op.fields if n != f)
+            line = self._shape_index().get((op.kind, f, rest))
+            if not line:
+                continue
+            below = [p for p in line if p[0] < d[f]]
+            above = [p for p in line if p[0] > d[f]]
+            if below and above:
+                (x0, y0), (x1, y1) = below[-1], above[0]
+                vals.append(y0 + (y1 - y0) * (d[f] - x0) / (x1 - x0))
+        return sum(vals) / len(vals) if vals else None
+
+    def _regress(self, op) -> float:
+        import numpy as np
+
+        if self._regressors is None:
+            self._regressors = self._fit_regressors()
+        model = self._regressors.get(op.kind) or self._regressors.get("*")
+        if model is None:
+            raise BadInput(f"{self.source}: cannot estimate op {op.key}: the table has no entries to learn from")
+        f = op_features(op)
+        return float(max(0.0, model.predict(np.array([[f[n] for n in FEATURES]], dtype=float))[0]))
+
+    def _fit_regressors(self) -> dict:
+        import numpy as np
+        from sklearn.linear_model import LinearRegression
+
+        groups = {}
+        for k, ms in self.entries.items():
+            try:
+                op = op_from_key(k)
+            except BadInput:
+                continue
+            f = op_features(op)
+            row = [f[n] for n in FEATURES]
+            groups.setdefault(op.kind, []).append((row, ms))
+            groups.setdefault("*", []).append((row, ms))
+        models = {}
+        for kind, rows in groups.items():
+            if len(rows) < 2:
+                continue
+            X = np.array([r for r, _ in rows], dtype=float)
+            y = np.array([m for _, m in rows], dtype=float)
+            models[kind] = LinearRegression(positive=True).fit(X, y)
+        return models
+
+
+# ---------------------------------------------------------------------- validation / writing
+def validate_lut(obj, source: str) -> None:
+    if not isinstance(obj, dict):
+        raise BadInput(f"{source}: top level must be an object")
+    if obj.get("format") != FORMAT:
+        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {obj.get('format')!r}")
+    for k in _REQUIRED:
+        if k not in obj:
+            raise BadInput(f"{source}: missing field {k!r}")
+    if obj["granularity"] not in ("block", "layer", "tunas-layer"):
+        raise BadInput(f"{source}: granularity: expected block or layer, got {obj['granularity']!r}")
+    if obj["method"] not in METHODS:
+        raise BadInput(f"{source}: method: expected one of {', '.join(METHODS)}, got {obj['method']!r}")
+    if not isinstance(obj["base_ms"], (int, float)) or isinstance(obj["base_ms"], bool):
+        raise BadInput(f"{source}: base_ms: must be a number")
+    if not isinstance(obj["entries"], dict):
+        raise BadInput(f"{source}: entries: must be an object {{key: {{ms, ...}}}}")
+    for key, e in obj["entries"].items():
+        if not isinstance(e, dict) or not isinstance(e.get("ms"), (int, float)) or isinstance(e.get("ms"), bool):
+            raise BadInput(f"{source}: entries[{key!r}].ms: must be a number")
+
+
+def save_lut(data: dict, path) -> None:
+    """Deterministic, diffable JSON: header fields, then one entry per line, keys sorted."""
+    validate_lut(data, str(path))
+    head = {k: v for k, v in data.items() if k != "entries"}
+    lines = [json.dumps(head, indent=1, sort_keys=False)[:-2] + ',\n "entries": {']
+    items = sorted(data["entries"].items())
+    for i, (k, v) in enumerate(items):
+        lines.append(f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" + ("," if i < len(items) - 1 else ""))
+    lines.append(" }\n}\n")
+    atomic_write_text(path, "\n".join(lines))
+
+
+def provenance(**extra) -> dict:
+    from . import __version__
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 — no user name in some containers
+        user = "unknown"
+    return {"tool": f"latbench {__version__}", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "user": user, "host": platform.node(), **extra}
+
+
+def make_lut(*, device: dict, runtime: str, batch: int, granularity: str, method: str, spaces: list,
+             base_ms: float, entries: dict, provenance_info: dict, **extra) -> dict:
+    return {"format": FORMAT, "device": device, "runtime": runtime, "batch": batch, "granularity": granularity,
+            "method": method, "spaces": list(spaces), "base_ms": float(base_ms), "units": "ms", **extra,
+            "provenance": provenance_info, "entries": entries}

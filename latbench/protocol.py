@@ -1,0 +1,112 @@
+"""The measurement protocol (DESIGN §5), the same for every device.
+
+Items are measured in `rounds`; each round visits every unfinished item once, in a freshly
+shuffled order, so slow drift (thermal, frequency, background load) spreads over all items
+instead of biasing the ones measured last. Each round is one `device.measure` call (warmup +
+timed runs) stored with the conditions read before and after it. Items whose robust CV is above
+`max_cv` after the planned rounds get up to `extra_rounds` more.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+from .stats import summarize
+
+
+@dataclass
+class Protocol:
+    warmup: int = 10  # warm-up runs per round (at least)
+    min_warmup_s: float = 0.05  # and at least this long
+    runs: int = 20  # timed runs per round
+    rounds: int = 3
+    max_cv: float = 5.0  # % robust CV above which an item is re-measured
+    extra_rounds: int = 2
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Item:
+    key: str
+    target: object  # Arch or Op
+    kind: str  # "op" or "arch"
+    meta: dict
+
+
+class _PreparedCache:
+    """Keeps the last `size` prepared models so rounds reuse them without unbounded memory."""
+
+    def __init__(self, device, size: int = 512):
+        self.device, self.size, self.data = device, size, OrderedDict()
+
+    def get(self, item: Item):
+        if item.key in self.data:
+            self.data.move_to_end(item.key)
+            return self.data[item.key]
+        prepared = self.device.prepare(item.target)
+        self.data[item.key] = prepared
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
+        return prepared
+
+
+def measure_once(device, prepared, protocol: Protocol):
+    """One round of one item, with conditions before and after."""
+    before = device.conditions()
+    sample = device.measure(prepared, protocol.runs, protocol.warmup, protocol.min_warmup_s)
+    sample.conditions = {**sample.conditions, "before": before, "after": device.conditions()}
+    return sample
+
+
+def run_items(device, items: list, store, protocol: Protocol, progress: bool = True, desc: str = "profile") -> None:
+    """Measure `items` into `store` until each has `protocol.rounds` rounds (resuming what is there)."""
+    from tqdm import tqdm
+
+    for it in items:
+        store.register(it.key, it.kind, it.meta)
+    done = store.rounds_done()
+    rng = random.Random(protocol.seed)
+    cache = _PreparedCache(device)
+    todo_total = sum(max(0, protocol.rounds - done.get(it.key, 0)) for it in items)
+    bar = tqdm(total=todo_total, desc=desc, unit="item", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+    def do(it):
+        n = done.get(it.key, 0)
+        store.add_round(it.key, n, measure_once(device, cache.get(it), protocol))
+        done[it.key] = n + 1
+
+    try:
+        for r in range(protocol.rounds):
+            batch = [it for it in items if done.get(it.key, 0) <= r]
+            rng.shuffle(batch)
+            for it in batch:
+                do(it)
+                bar.update(1)
+        for _ in range(protocol.extra_rounds):
+            noisy = []
+            for it in items:
+                xs, ws = store.samples(it.key)
+                if summarize(xs, ws)["cv"] > protocol.max_cv and done[it.key] < protocol.rounds + protocol.extra_rounds:
+                    noisy.append(it)
+            if not noisy:
+                break
+            rng.shuffle(noisy)
+            bar.total += len(noisy)
+            bar.set_description(f"{desc} (re-measuring {len(noisy)} noisy)")
+            for it in noisy:
+                do(it)
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def shard(items: list, index: int, count: int) -> list:
+    """Disjoint, stable shard `index` of `count` (by position in the sorted key list)."""
+    keys = sorted(it.key for it in items)
+    mine = set(keys[index::count])
+    return [it for it in items if it.key in mine]

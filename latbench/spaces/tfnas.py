@@ -1,0 +1,347 @@
+"""TF-NAS search spaces: `tfnas` (the TF-NAS supernet, DESIGN 8.2) and `tfnas-mbv2` (supplement Table 5).
+
+Both are macro spaces of MBInvRes (inverted bottleneck) blocks in stages. Every stage's first block
+changes the shape (stride or width) and is always kept; the later blocks of a stage are stride 1,
+width preserving and can be removed by the stage's depth decision (TF-NAS *sink-connecting*: the
+stage output is the output after `depth` blocks). Removed blocks are omitted from the decoded Arch;
+their op decisions are then irrelevant, and `encode` writes 0 for them (see `canonical`).
+
+Walk order (fixed):
+- `tfnas`: 18 op decisions, one per searchable block in network order (stage 1 block 1, stage 1
+  block 2, stage 2 block 1, ...), then 5 depth decisions for stages 1..5 (stage 6 has a single
+  block, so no decision). 23 decisions in all.
+- `tfnas-mbv2`: 18 op decisions, then 18 width decisions (same block order), then 5 depth decisions
+  for stages 3..7 of Table 5 (stage 8 has a single block). 41 decisions in all.
+
+Judgement calls (documented here because other modules rely on them):
+- `tfnas` op order follows TF-NAS's own PRIMITIVES list (github.com/AberHu/TF-NAS,
+  models/model_search.py): k3_e3, k3_e6, k5_e3, k5_e6, then the same four with SE.
+  Mid channels = e x C_in (3x or 6x, the supernet's initial widths; elasticity scaling of widths is
+  not a decision of this space).
+- SE width rule: squeeze channels = mid // 3, i.e. C_in for e3 and 2 x C_in for e6. This is what
+  TF-NAS's code does (se_channels = ic for e3, ic*2 for e6) and it reproduces the `e_se x C_in`
+  column of every SE block in supplement Tables 9-12, 17 and 18 (e.g. C_in 24 -> 48 for e6, C_in
+  80 -> 80 for e3). Because the SE width is tied to C_in there, it does not follow the mid
+  channels when elasticity scaling shrinks them (TF-NAS-C: 24 -> mid 48, SE 24).
+- The fixed 32 -> 16 block of `tfnas` has an 8-channel SE: TF-NAS's supernet builds it as
+  MBInvertedResBlock(32, 32, 8, 16, k3, relu), and all six SE-searched TF-NAS archs (A, B, C, D,
+  CPU-A, CPU-B) list e_se x C_in = 8 there (the -wose archs come from a supernet without SE).
+  `FIXED_BLOCK_SE` holds it; set 0 in a subclass for the without-SE variant.
+- `tfnas-mbv2`'s continuous expansion ratios (e3 in [2, 4], e6 in [4, 8]) are discretised into 5
+  levels per op, the same fractions of the op's maximum ratio as TF-NAS's elasticity range
+  [max/2, max]: width options (0.5, 0.625, 0.75, 0.875, 1.0) x max, i.e. e3 in {2, 2.5, 3, 3.5, 4}
+  and e6 in {4, 5, 6, 7, 8}; level 2 is the nominal ratio 3 or 6. mid = round(C_in x ratio) (all
+  C_in are multiples of 8, so it is exact). Ratio 4 is reachable twice (e3 at level 4, e6 at
+  level 0): the two index lists decode to the same Arch and `encode` returns the e3 one.
+- References: no published TF-NAS arch is exactly expressible. TF-NAS-A..D, -wose, CPU-A/B and
+  MBV2-A/B were all derived after elasticity scaling changed their mid channels away from 3x/6x
+  C_in (or, for MBV2-A/B, off the 5-level grid, e.g. 16 -> 106); TF-NAS-CPU-A comes closest but
+  has 3 blocks with mid 2 x C_in. `tfnas` therefore has no reference models; `tfnas-mbv2` has
+  MobileNetV2 1.0 (all blocks k3, ratio 6, same depths, ReLU6), which is exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arch import Arch, format_indices, normalise_layer
+from ..errors import BadInput
+from ..ops import Op, decompose
+from .base import Choice, SearchSpace
+
+
+@dataclass(frozen=True)
+class Stage:
+    out: int       # output channels of every block of the stage
+    blocks: int    # maximum number of blocks
+    stride: int    # stride of the first block
+    act: str
+
+
+def _conv(out, kernel, stride, act, **extra):
+    return normalise_layer({"type": "conv", "out": out, "kernel": kernel, "stride": stride, "act": act, **extra}, "conv")
+
+
+def _mbconv(mid, out, kernel, stride, act, se=0):
+    return normalise_layer({"type": "mbconv", "mid": mid, "out": out, "kernel": kernel, "stride": stride,
+                            "se": se, "act": act}, "mbconv")
+
+
+def _signature(shape) -> tuple:
+    """What makes two layers the same computation (independent of how the file spelled it)."""
+    L = shape.layer
+    return (L["type"], shape.cin, shape.cout, shape.hin, shape.hout, shape.mid, L.get("kernel"), L.get("stride"),
+            L.get("groups"), L.get("bn"), L.get("se"), L.get("se_gate") if L.get("se") else None, L.get("act"),
+            shape.residual)
+
+
+class _StagedSpace(SearchSpace):
+    """Shared machinery: stem, fixed block, searchable stages with depth, head."""
+
+    STAGES: tuple = ()
+    STEM = (32, 3, 2)          # out, kernel, stride
+    STEM_ACT = "relu"
+    FIXED_BLOCK = (32, 16, 3)  # mid, out, kernel (stride 1)
+    FIXED_BLOCK_ACT = "relu"
+    FIXED_BLOCK_SE = 0
+    HEAD = 1280
+    HEAD_ACT = "swish"
+    NUM_CLASSES = 1000
+    RESOLUTION = 224
+
+    def __init__(self):
+        # (stage index, block index within stage) of every searchable block, network order
+        self.blocks = [(si, b) for si, st in enumerate(self.STAGES) for b in range(st.blocks)]
+        # stages that carry a depth decision (more than one block possible)
+        self.depth_stages = [si for si, st in enumerate(self.STAGES) if st.blocks > 1]
+        self.choices = self._make_choices()
+
+    # -------------------------------------------------------------- per space
+    def _make_choices(self) -> list:
+        raise NotImplementedError
+
+    def _block_spec(self, indices, block_pos: int, cin: int) -> tuple:
+        """(mid, kernel, se) of searchable block `block_pos` with input channels `cin`."""
+        raise NotImplementedError
+
+    def _block_candidates(self, block_pos: int):
+        """Every per-block assignment: iterable of {decision position: index} dicts."""
+        raise NotImplementedError
+
+    def _match_block(self, block_pos: int, cin: int, layer: dict, mid: int, where: str) -> dict:
+        """{decision position: index} that produces this block; BadInput if none."""
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- decisions layout
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def depth_decision(self, stage: int) -> int | None:
+        """Position of `stage`'s depth decision in the index list (None: single-block stage)."""
+        if stage not in self.depth_stages:
+            return None
+        return len(self.choices) - len(self.depth_stages) + self.depth_stages.index(stage)
+
+    def depths(self, indices) -> list[int]:
+        """Number of blocks kept per stage."""
+        out = []
+        for si, st in enumerate(self.STAGES):
+            pos = self.depth_decision(si)
+            out.append(1 if pos is None else self.choices[pos].options[indices[pos]])
+        return out
+
+    # -------------------------------------------------------------- decode
+    def decode(self, indices) -> Arch:
+        indices = self.check_indices(indices)
+        depths = self.depths(indices)
+        layers = [_conv(self.STEM[0], self.STEM[1], self.STEM[2], self.STEM_ACT)]
+        mid, out, k = self.FIXED_BLOCK
+        layers.append(_mbconv(mid, out, k, 1, self.FIXED_BLOCK_ACT, self.FIXED_BLOCK_SE))
+        cin = out
+        for pos, (si, b) in enumerate(self.blocks):
+            if b >= depths[si]:
+                continue
+            st = self.STAGES[si]
+            bmid, bk, bse = self._block_spec(indices, pos, cin)
+            layers.append(_mbconv(bmid, st.out, bk, st.stride if b == 0 else 1, st.act, bse))
+            cin = st.out
+        layers.append(_conv(self.HEAD, 1, 1, self.HEAD_ACT))
+        layers.append(normalise_layer({"type": "pool"}, "pool"))
+        layers.append(normalise_layer({"type": "fc", "out": self.NUM_CLASSES}, "fc"))
+        return Arch(layers=layers, name=f"{self.name}:{format_indices(indices)}", resolution=self.RESOLUTION,
+                    in_channels=3, space=self.name, indices=list(indices))
+
+    # -------------------------------------------------------------- encode
+    def encode(self, arch: Arch) -> list[int]:
+        """Index list of `arch` (canonical: 0 for the op/width decisions of removed blocks)."""
+        where = f"{arch.name}"
+        if arch.resolution != self.RESOLUTION or arch.in_channels != 3:
+            raise BadInput(f"{where}: space {self.name} needs a {self.RESOLUTION}x{self.RESOLUTION} RGB input, "
+                           f"got resolution {arch.resolution}, {arch.in_channels} channels")
+        shapes = arch.shapes()
+        n_fixed = 2 + 3  # stem + fixed block, head conv + pool + fc
+        body = shapes[2:-3] if len(shapes) >= n_fixed else []
+        if len(shapes) < n_fixed or any(s.type != "mbconv" for s in body):
+            raise BadInput(f"{where}: not an arch of space {self.name} (expected stem conv, fixed block, "
+                           f"mbconv blocks, 1x1 head conv, pool, fc)")
+        indices = [0] * len(self.choices)
+        i = 0
+        for si, st in enumerate(self.STAGES):
+            depth = 0
+            while i < len(body) and body[i].cout == st.out and depth < st.blocks:
+                s = body[i]
+                pos = self.blocks.index((si, depth))
+                for p, v in self._match_block(pos, s.cin, s.layer, s.mid, f"{where}: layers[{s.index}]").items():
+                    indices[p] = v
+                depth += 1
+                i += 1
+            if depth == 0:
+                raise BadInput(f"{where}: stage {si + 1} of space {self.name} (width {st.out}) is missing")
+            dpos = self.depth_decision(si)
+            if dpos is not None:
+                indices[dpos] = self.choices[dpos].options.index(depth)
+        if i != len(body):
+            s = body[i]
+            raise BadInput(f"{where}: layers[{s.index}]: block {s.cin}->{s.cout} does not fit space {self.name} "
+                           f"(too many blocks in a stage or an unknown width)")
+        # verify: everything else (stem, fixed block, strides, activations, head) must match exactly
+        ref = self.decode(indices).shapes()
+        if len(ref) != len(shapes):
+            raise BadInput(f"{where}: not an arch of space {self.name}")
+        for mine, want in zip(shapes, ref):
+            if _signature(mine) != _signature(want):
+                raise BadInput(f"{where}: layers[{mine.index}] ({mine.type}) differs from what space {self.name} "
+                               f"builds there")
+        return indices
+
+    def canonical(self, indices) -> list[int]:
+        """The index list `encode` gives for the Arch that `indices` decodes to."""
+        return self.encode(self.decode(indices))
+
+    # -------------------------------------------------------------- ops
+    def ops(self, granularity: str = "block") -> list[Op]:
+        """Every unique Op of the space. Block shapes depend only on the block's position (widths are
+        fixed per stage and depth only removes width-preserving blocks), so the union over the
+        full-depth archs with every per-block option covers the space. Order: network order, the
+        options of a position in decision order."""
+        self.check_granularity(granularity)
+        full_depth = [0] * len(self.choices)
+        for si in self.depth_stages:
+            pos = self.depth_decision(si)
+            full_depth[pos] = len(self.choices[pos]) - 1
+        per_layer: dict[int, list[Op]] = {}
+        candidates = [list(self._block_candidates(pos)) for pos in range(self.num_blocks)]
+        for j in range(len(candidates[0])):  # option j at every block, full depth
+            idx = list(full_depth)
+            for cands in candidates:
+                for p, v in cands[j].items():
+                    idx[p] = v
+            for use in decompose(self.decode(idx), granularity):
+                per_layer.setdefault(use.layer_index, []).append(use.op)
+        seen, out = set(), []
+        for li in sorted(per_layer):
+            for op in per_layer[li]:
+                if op.key not in seen:
+                    seen.add(op.key)
+                    out.append(op)
+        return out
+
+
+# ====================================================================== tfnas
+TFNAS_OPS = ("k3_e3", "k3_e6", "k5_e3", "k5_e6", "k3_e3_se", "k3_e6_se", "k5_e3_se", "k5_e6_se")
+
+
+def _parse_op(name: str) -> tuple[int, int, bool]:
+    parts = name.split("_")
+    return int(parts[0][1:]), int(parts[1][1:]), len(parts) > 2
+
+
+class TFNASSpace(_StagedSpace):
+    """The TF-NAS supernet (DESIGN 8.2): 18 searchable MBInvRes blocks in 6 stages, 8 ops each."""
+
+    name = "tfnas"
+    description = ("TF-NAS supernet: stem 3->32 s2, fixed k3 block 32->16 (SE 8), 18 MBInvRes blocks in 6 stages "
+                   "(24 s2 relu x2, 40 s2 swish x3, 80 s2 swish x4, 112 s1 swish x4, 192 s2 swish x4, "
+                   "320 s1 swish x1); ops k{3,5} x e{3,6} x SE{no,yes} (SE = mid/3); depth 1..n per stage; "
+                   "head 1x1 1280 swish, pool, fc 1000")
+    STAGES = (Stage(24, 2, 2, "relu"), Stage(40, 3, 2, "swish"), Stage(80, 4, 2, "swish"),
+              Stage(112, 4, 1, "swish"), Stage(192, 4, 2, "swish"), Stage(320, 1, 1, "swish"))
+    FIXED_BLOCK_SE = 8
+    HEAD_ACT = "swish"
+    OPS = TFNAS_OPS
+
+    def _make_choices(self):
+        choices = [Choice(f"stage{si + 1}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + 1}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
+                    for si in self.depth_stages]
+        return choices
+
+    def _block_spec(self, indices, pos, cin):
+        k, e, se = _parse_op(self.OPS[indices[pos]])
+        mid = cin * e
+        return mid, k, (mid // 3 if se else 0)
+
+    def _block_candidates(self, pos):
+        return [{pos: j} for j in range(len(self.OPS))]
+
+    def _match_block(self, pos, cin, layer, mid, where):
+        for j, name in enumerate(self.OPS):
+            k, e, se = _parse_op(name)
+            if layer["kernel"] == k and mid == cin * e and layer["se"] == (mid // 3 if se else 0):
+                return {pos: j}
+        raise BadInput(f"{where}: block k{layer['kernel']} {cin}->mid {mid} (SE {layer['se']}) is none of the "
+                       f"{self.name} ops (k3/k5, mid 3x or 6x in, SE 0 or mid/3)")
+
+    def reference_models(self) -> dict:
+        """None: every published TF-NAS arch had its mid channels changed by elasticity scaling."""
+        return {}
+
+
+# ====================================================================== tfnas-mbv2
+MBV2_OPS = ("k3_e3", "k5_e3", "k3_e6", "k5_e6")
+MBV2_MAX_RATIO = {3: 4.0, 6: 8.0}                   # e3 in [2, 4], e6 in [4, 8]
+MBV2_WIDTHS = (0.5, 0.625, 0.75, 0.875, 1.0)        # fraction of the op's maximum ratio
+
+
+class TFNASMBV2Space(_StagedSpace):
+    """TF-NAS supplement Table 5: the MobileNetV2-based supernet, discretised expansion ratios."""
+
+    name = "tfnas-mbv2"
+    description = ("TF-NAS MobileNetV2-based supernet (supplement Table 5): ReLU6, stem 3->32 s2, fixed k3_e1 "
+                   "block 32->16, stages 24 [1,2] s2, 32 [1,3] s2, 64 [1,4] s2, 96 [1,4] s1, 160 [1,4] s2, "
+                   "320 [1] s1; ops k3_e3/k5_e3/k3_e6/k5_e6 with ratio e3 in {2,2.5,3,3.5,4}, "
+                   "e6 in {4,5,6,7,8}; head 1x1 1280, pool, fc 1000")
+    STAGES = (Stage(24, 2, 2, "relu6"), Stage(32, 3, 2, "relu6"), Stage(64, 4, 2, "relu6"),
+              Stage(96, 4, 1, "relu6"), Stage(160, 4, 2, "relu6"), Stage(320, 1, 1, "relu6"))
+    STEM_ACT = "relu6"
+    FIXED_BLOCK_ACT = "relu6"
+    FIXED_BLOCK_SE = 0
+    HEAD_ACT = "relu6"
+    OPS = MBV2_OPS
+    WIDTHS = MBV2_WIDTHS
+
+    def _make_choices(self):
+        choices = [Choice(f"stage{si + 3}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + 3}/block{b + 1}/width", self.WIDTHS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + 3}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
+                    for si in self.depth_stages]
+        return choices
+
+    def ratio(self, op_index: int, width_index: int) -> float:
+        _, e, _ = _parse_op(self.OPS[op_index])
+        return MBV2_MAX_RATIO[e] * self.WIDTHS[width_index]
+
+    @staticmethod
+    def _mid(cin: int, ratio: float) -> int:
+        return int(cin * ratio + 0.5)
+
+    def _block_spec(self, indices, pos, cin):
+        op, w = indices[pos], indices[self.num_blocks + pos]
+        k, _, _ = _parse_op(self.OPS[op])
+        return self._mid(cin, self.ratio(op, w)), k, 0
+
+    def _block_candidates(self, pos):
+        return [{pos: j, self.num_blocks + pos: w} for j in range(len(self.OPS)) for w in range(len(self.WIDTHS))]
+
+    def _match_block(self, pos, cin, layer, mid, where):
+        if layer["se"]:
+            raise BadInput(f"{where}: space {self.name} has no squeeze-and-excite")
+        for j, name in enumerate(self.OPS):  # first match wins: ratio 4 encodes as e3 at full width
+            k, _, _ = _parse_op(name)
+            if layer["kernel"] != k:
+                continue
+            for w in range(len(self.WIDTHS)):
+                if self._mid(cin, self.ratio(j, w)) == mid:
+                    return {pos: j, self.num_blocks + pos: w}
+        raise BadInput(f"{where}: block k{layer['kernel']} {cin}->mid {mid} is none of the {self.name} ops "
+                       f"(k3/k5, ratio in {{2, 2.5, 3, 3.5, 4, 5, 6, 7, 8}})")
+
+    def reference_models(self) -> dict:
+        """MobileNetV2 1.0: every block k3_e6 at the nominal ratio 6 (width level 2), depths 2, 3, 4, 3, 3.
+        TF-NAS-MBV2-A/B are off the discretisation grid (their widths are elasticity-scaled)."""
+        n = self.num_blocks
+        ops = [self.OPS.index("k3_e6")] * n
+        widths = [self.WIDTHS.index(0.75)] * n
+        depths = [2, 3, 4, 3, 3]
+        depth_idx = [self.choices[self.depth_decision(si)].options.index(d) for si, d in zip(self.depth_stages, depths)]
+        return {"MobileNetV2": self.canonical(ops + widths + depth_idx)}

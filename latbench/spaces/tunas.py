@@ -1,0 +1,477 @@
+"""The three TuNAS search spaces, read from the packaged TuNAS data file.
+
+`proxylessnas`, `proxylessnas-enlarged` and `mobilenetv3-like` are TuNAS's `proxylessnas_search`,
+`proxylessnas_enlarged_search` and `mobilenet_v3_like_search` (TuNAS paper Table 2 / section 3.1;
+code: google-research `tunas/mobile_search_space_v3.py`). Everything structural (blocks, layers,
+strides, activations, width and choice options, the decision order) comes from
+`latbench/data/tunas_pixel1_cost_model.json`; nothing is copied into this module by hand.
+
+Decisions are exactly TuNAS's index vector (one entry per `OneOf` node, single-choice nodes
+included), so an index string from TuNAS (e.g. `searched_architectures.csv`) decodes directly.
+
+How TuNAS layers become latbench layers:
+- `conv` + the activation layer after it -> one `conv` (act "none" if no activation follows);
+  the MobileNetV3 head's second 1x1 conv (after the pool, no batch norm) gets `"bn": false`.
+- depthwise-separable conv -> `mbconv` with `mid == in` (no expansion conv).
+- inverted bottleneck -> `mbconv` with absolute `mid = scale_filters(in, ratio, 8)`
+  (round half up to a multiple of 8, at least 8); squeeze-excite channels
+  `make_divisible(mid * 0.25, 8)` with a plain sigmoid gate (TuNAS `rematlib/mobile_model_v3.py`:
+  `_SQUEEZE_AND_EXCITE_RATIO = 0.25`, `se_gating_activation` defaults to `SIGMOID` = `tf.nn.sigmoid`).
+- layers that TuNAS does not wrap in a `ResidualSpec` (the first layer of every block) get
+  `"residual": false`; residual layers keep the default (a residual add, shapes always match).
+- skipped layers and detection endpoints are omitted; `swish6` (hard swish) becomes `hswish`.
+- a global pool and an `fc` to 1000 classes close the network (TuNAS's classifier is a 1x1 conv
+  on the pooled map, outside the search-space spec and without a cost feature).
+
+Known limitation of the `latbench-arch/1` format: an inverted bottleneck with expansion ratio 1
+(mobilenetv3-like only) has a 1x1 expansion conv in TuNAS, but an `mbconv` with `mid == in` has
+none, so such layers decode without it (their MACs and ops miss that one 1x1 conv).
+
+Cardinality (`SearchSpace.cardinality`, the product of the option counts) is counted the way
+TuNAS Table 1 counts it, as an upper bound: a skippable layer contributes all its
+(kernel, expansion, SE) combinations times {layer, skip}, although every skip combination is the
+same network, and which of a block's optional layers are skipped is not distinguishable either.
+That gives ~2.2e21, ~1.4e28 and ~4.6e43 (paper: ~1e21, ~1e28, ~1e43).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..arch import Arch, normalise_layer
+from ..errors import BadInput
+from ..ops import Op, decompose
+from .base import Choice, SearchSpace
+
+DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "tunas_pixel1_cost_model.json"
+RESOLUTION = 224
+IN_CHANNELS = 3
+NUM_CLASSES = 1000
+SE_RATIO = 0.25
+SE_GATE = "sigmoid"
+
+_ACTS = {"relu": "relu", "relu6": "relu6", "swish6": "hswish"}
+# `what` of a tunas_index_vector position -> decision field
+_FIELDS = {"kernel size": "kernel", "expansion ratio": "expansion", "squeeze-excite": "se",
+           "layer present / skipped": "op", "block output filters": "filters"}
+# choice_axes name of a cost-feature layer -> decision field
+_AXES = {"kernel": "kernel", "expansion_ratio": "expansion", "squeeze_excite": "se"}
+_LAYER_NAME = re.compile(r"block(\d+)/layer(\d+)$")
+
+
+# ---------------------------------------------------------------------- TuNAS arithmetic
+def scale_filters(filters: int, multiplier: float, base: int = 8) -> int:
+    """TuNAS `search_space_utils.scale_filters`: round half up to a multiple of `base`, >= base."""
+    return max(int(int(filters * multiplier / base + 0.5) * base), base)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """TuNAS/MobileNetV3 `make_divisible`: nearest multiple, never more than 10% below `value`."""
+    new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * value else new
+
+
+def se_channels(mid: int, base: int = 8) -> int:
+    """Squeeze-excite hidden channels TuNAS uses for `mid` expansion channels."""
+    return make_divisible(mid * SE_RATIO, base)
+
+
+@functools.lru_cache(maxsize=None)
+def load_tunas_data() -> dict:
+    """The packaged TuNAS data file (read once)."""
+    with open(DATA_FILE) as fh:
+        return json.load(fh)
+
+
+# ---------------------------------------------------------------------- template
+@dataclass(frozen=True)
+class LayerSpec:
+    """One TuNAS layer position (`blockB/layerL`), as the data file describes it."""
+
+    name: str
+    block: int
+    layer: int
+    kind: str  # conv | act | sepconv | bneck | pool | endpoint
+    stride: int
+    hin: int  # input resolution at this position
+    act: str  # conv: the activation after it; sepconv/bneck: inner activation; act: itself
+    kernel: int | None  # fixed kernel where it is not searched
+    bn: bool
+    residual: bool  # wrapped in a TuNAS ResidualSpec
+    decisions: tuple  # ((field, position), ...)
+    entry: dict = field(compare=False, repr=False)  # the data file's layer entry
+
+    @property
+    def has_cost(self) -> bool:
+        return bool(self.entry.get("has_cost_features"))
+
+
+@dataclass(frozen=True)
+class Block:
+    index: int
+    width_pos: int
+    widths: tuple
+    layers: tuple  # LayerSpec
+
+
+@dataclass(frozen=True)
+class LayerSetting:
+    """A LayerSpec resolved against an index list."""
+
+    spec: LayerSpec
+    cin: int
+    cout: int
+    kernel: int | None
+    expansion: float | None
+    se: bool
+    present: bool
+
+    @property
+    def mid(self) -> int:
+        if self.spec.kind == "bneck":
+            return scale_filters(self.cin, self.expansion)
+        return self.cin
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    description: str
+    blocks: tuple
+    choices: tuple
+    positions: tuple  # per decision: (block, layer or None, field)
+
+    @property
+    def specs(self):
+        return [s for b in self.blocks for s in b.layers]
+
+
+def _kind(entry: dict) -> str:
+    t = entry["type"].lower()
+    for word, kind in (("endpoint", "endpoint"), ("global average pool", "pool"), ("activation", "act"),
+                       ("inverted bottleneck", "bneck"), ("depthwise-separable", "sepconv")):
+        if word in t:
+            return kind
+    if t.startswith("conv"):
+        return "conv"
+    raise ValueError(f"TuNAS data: unrecognised layer type {entry['type']!r} ({entry['name']})")
+
+
+def _act_name(entry: dict) -> str:
+    name = entry.get("activation")
+    if name is None:
+        found = re.search(r"\b(relu6|relu|swish6)\b", entry["type"].lower())
+        name = found.group(1) if found else None
+    if name not in _ACTS:
+        raise ValueError(f"TuNAS data: no known activation for {entry['name']} ({entry['type']!r})")
+    return _ACTS[name]
+
+
+def _fixed_kernel(entry: dict) -> int | None:
+    found = re.match(r"conv (\d+)x\1\b", entry["type"].lower())
+    return int(found.group(1)) if found else None
+
+
+@functools.lru_cache(maxsize=None)
+def build_template(key: str) -> Template:
+    """Parse one space of the data file into blocks, layer specs and decisions."""
+    space = load_tunas_data()["spaces"][key]
+    entries = space["layers_with_cost_features"] + space["layers_without_cost_features"]
+    entries = sorted(entries, key=lambda e: (e["block"], e["layer"]))
+    positions, choices, by_layer, width_pos = [], [], {}, {}
+    for p in space["tunas_index_vector"]["positions"]:
+        fld = _FIELDS[p["what"]]
+        layer = p.get("layer")
+        name = f"block{p['block']}/filters" if layer is None else f"block{p['block']}/layer{layer}/{fld}"
+        choices.append(Choice(name, tuple(p["choices"])))
+        positions.append((p["block"], layer, fld))
+        if layer is None:
+            width_pos[p["block"]] = len(choices) - 1
+        else:
+            by_layer.setdefault((p["block"], layer), []).append((fld, len(choices) - 1))
+
+    specs, h = [], RESOLUTION
+    for n, e in enumerate(entries):
+        kind = _kind(e)
+        stride = e["stride"] if isinstance(e["stride"], int) else 1
+        act = "none"
+        if kind in ("sepconv", "bneck", "act"):
+            act = _act_name(e)
+        elif kind == "conv" and n + 1 < len(entries) and _kind(entries[n + 1]) == "act":
+            act = _act_name(entries[n + 1])
+        t = e["type"].lower()
+        decisions = tuple(by_layer.pop((e["block"], e["layer"]), ()))
+        for axis in e.get("choice_axes") or ():  # the cost features and the index vector must agree
+            pos = dict(decisions).get(_AXES[axis["name"]])
+            if pos is None or list(choices[pos].options) != axis["values"]:
+                raise ValueError(f"TuNAS data: {e['name']} {axis['name']} options disagree with the index vector")
+        specs.append(LayerSpec(
+            name=e["name"], block=e["block"], layer=e["layer"], kind=kind, stride=stride, hin=h, act=act,
+            kernel=_fixed_kernel(e) if kind == "conv" else None, bn="without batchnorm" not in t,
+            residual="residual" in t and "no residual" not in t, decisions=decisions, entry=e))
+        if kind in ("conv", "sepconv", "bneck"):
+            h = -(-h // stride)
+        elif kind == "pool":
+            h = 1
+    if by_layer:
+        raise ValueError(f"TuNAS data: decisions for unknown layers {sorted(by_layer)}")
+    n_blocks = len(space["block_filters_options"])
+    blocks = tuple(Block(b, width_pos[b], tuple(space["block_filters_options"][b]),
+                         tuple(s for s in specs if s.block == b)) for b in range(n_blocks))
+    for b in blocks:
+        if list(choices[b.width_pos].options) != list(b.widths):
+            raise ValueError(f"TuNAS data: block {b.index} width options disagree with the index vector")
+    return Template(key, space["description"], blocks, tuple(choices), tuple(positions))
+
+
+# ---------------------------------------------------------------------- spaces
+def _mbconv(s: LayerSetting) -> dict:
+    mid = s.mid
+    return {"type": "mbconv", "mid": mid, "out": s.cout, "kernel": s.kernel, "stride": s.spec.stride,
+            "se": se_channels(mid) if s.se else 0, "se_gate": SE_GATE, "act": s.spec.act,
+            "residual": None if s.spec.residual else False}
+
+
+def _latbench_layer(s: LayerSetting) -> dict | None:
+    """The latbench layer for a resolved TuNAS layer (None: nothing of its own in the Arch)."""
+    kind = s.spec.kind
+    if kind == "conv":
+        return {"type": "conv", "out": s.cout, "kernel": s.kernel, "stride": s.spec.stride,
+                "bn": s.spec.bn, "act": s.spec.act}
+    if kind in ("sepconv", "bneck"):
+        return _mbconv(s) if s.present else None
+    if kind == "pool":
+        return {"type": "pool"}
+    return None  # activation (merged into its conv) or detection endpoint
+
+
+def _signature(arch: Arch) -> list[tuple]:
+    """What makes two archs the same network, layer by layer."""
+    out = []
+    for s in arch.shapes():
+        L = s.layer
+        se = L.get("se", 0)
+        out.append((s.type, s.cin, s.cout, s.hin, s.mid, s.residual, L.get("kernel"), L.get("stride"),
+                    L.get("groups"), L.get("bn"), L.get("act"), se, L.get("se_gate") if se else None))
+    return out
+
+
+class TunasSpace(SearchSpace):
+    """A TuNAS search space; subclasses set `name` and `tunas_key`."""
+
+    tunas_key: str = ""
+
+    @property
+    def template(self) -> Template:
+        return build_template(self.tunas_key)
+
+    @property
+    def choices(self) -> list:
+        return list(self.template.choices)
+
+    @property
+    def description(self) -> str:
+        return self.template.description
+
+    # -------------------------------------------------------------- index list -> layers
+    def settings(self, indices) -> list[LayerSetting]:
+        """Every TuNAS layer position resolved against `indices` (skipped ones marked absent)."""
+        idx = self.check_indices(indices)
+        tmpl = self.template
+        opts = [c.options for c in tmpl.choices]
+        widths = [b.widths[idx[b.width_pos]] for b in tmpl.blocks]
+        out = []
+        for b in tmpl.blocks:
+            for spec in b.layers:
+                if spec.layer == 0:
+                    cin = widths[b.index - 1] if b.index else IN_CHANNELS
+                else:
+                    cin = widths[b.index]
+                val = {f: opts[p][idx[p]] for f, p in spec.decisions}
+                out.append(LayerSetting(spec, cin, widths[b.index], val.get("kernel", spec.kernel),
+                                        val.get("expansion"), bool(val.get("se", False)),
+                                        val.get("op", "layer") != "skip"))
+        return out
+
+    def decode(self, indices, name: str | None = None) -> Arch:
+        idx = self.check_indices(indices)
+        layers = [_latbench_layer(s) for s in self.settings(idx)]
+        layers = [l for l in layers if l is not None] + [{"type": "fc", "out": NUM_CLASSES}]
+        layers = [normalise_layer(l, f"{self.name}: layers[{i}]") for i, l in enumerate(layers)]
+        return Arch(layers=layers, name=name or self.name, resolution=RESOLUTION, in_channels=IN_CHANNELS,
+                    space=self.name, indices=idx)
+
+    # -------------------------------------------------------------- arch -> index list
+    def encode(self, arch: Arch) -> list[int]:
+        """Index list of `arch`; BadInput if the arch is not a network of this space.
+
+        Recorded `arch.indices` are returned when they decode to the same network. Otherwise the
+        canonical index list is built: in each block the present optional layers take the first
+        optional positions, and decisions of skipped layers are 0 (TuNAS cannot tell these
+        apart either, except through per-position cost-model weights that differ by < 0.05 ms).
+        """
+        if arch.indices is not None and arch.space == self.name:
+            try:
+                idx = self.check_indices(arch.indices)
+                if _signature(self.decode(idx)) == _signature(arch):
+                    return idx
+            except BadInput:
+                pass
+        idx = self._extract(arch)
+        want, got = _signature(self.decode(idx)), _signature(arch)
+        if want != got:
+            bad = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
+            raise BadInput(f"{arch.name}: layers[{bad}]: not expressible in space {self.name}")
+        return idx
+
+    def canonical(self, indices) -> list[int]:
+        """The canonical index list of the network `indices` decode to (see `encode`)."""
+        return self._extract(self.decode(indices))
+
+    def _extract(self, arch: Arch) -> list[int]:
+        tmpl = self.template
+        shapes = arch.shapes()
+        idx = [0] * len(tmpl.choices)
+        cur = 0
+
+        def pick(pos: int, value, where: str) -> None:
+            options = tmpl.choices[pos].options
+            if value not in options:
+                raise BadInput(f"{arch.name}: {where}: {tmpl.choices[pos].name} {value!r} is not an option "
+                               f"of space {self.name} ({', '.join(map(str, options))})")
+            idx[pos] = options.index(value)
+
+        for b in tmpl.blocks:
+            for spec in b.layers:
+                if spec.kind in ("act", "endpoint"):
+                    continue
+                s = shapes[cur] if cur < len(shapes) else None
+                where = f"layers[{cur}] ({spec.name})"
+                want = {"conv": "conv", "pool": "pool"}.get(spec.kind, "mbconv")
+                dec = dict(spec.decisions)
+                if spec.residual and "op" in dec:  # optional: present iff a residual mbconv sits here
+                    present = s is not None and s.type == "mbconv" and s.residual
+                    pick(dec["op"], "layer" if present else "skip", where)
+                    if not present:
+                        continue
+                if s is None or s.type != want:
+                    raise BadInput(f"{arch.name}: {where}: expected a {want} layer for space {self.name}, "
+                                   f"got {s.type if s else 'the end of the network'}")
+                if spec.layer == 0 and spec.kind != "pool":
+                    pick(b.width_pos, s.cout, where)
+                if "kernel" in dec:
+                    pick(dec["kernel"], s.layer["kernel"], where)
+                if "expansion" in dec:
+                    ratios = [r for r in tmpl.choices[dec["expansion"]].options if scale_filters(s.cin, r) == s.mid]
+                    if not ratios:
+                        raise BadInput(f"{arch.name}: {where}: mid {s.mid} for {s.cin} input channels is no "
+                                       f"expansion ratio of space {self.name}")
+                    idx[dec["expansion"]] = tmpl.choices[dec["expansion"]].options.index(ratios[0])
+                if "se" in dec:
+                    pick(dec["se"], bool(s.layer["se"]), where)
+                cur += 1
+        if cur != len(shapes) - 1 or shapes[cur].type != "fc":
+            raise BadInput(f"{arch.name}: layers[{cur}]: space {self.name} networks end with a single fc layer")
+        return idx
+
+    # -------------------------------------------------------------- ops
+    def ops(self, granularity: str = "block") -> list[Op]:
+        """Every unique Op of the space: per layer position, all reachable (in, out) widths x
+        choices (kernel, expansion, SE) at that position's resolution; network order, no repeats."""
+        self.check_granularity(granularity)
+        return list(_space_ops(self.tunas_key, granularity))
+
+    # -------------------------------------------------------------- references
+    def reference_models(self) -> dict:
+        """{name: index list} for every architecture the data file writes out for this space.
+
+        The indices are derived from each reference's `layers` and `widths` (kernel, expansion,
+        SE, skipped per layer position); decisions of skipped layers are 0."""
+        refs = load_tunas_data()["reference_architectures"].get(self.tunas_key, {})
+        return {name: self._indices_from_layers(ref) for name, ref in refs.items()
+                if isinstance(ref, dict) and "layers" in ref}
+
+    def _indices_from_layers(self, ref: dict) -> list[int]:
+        by_name = {L["layer"]: L for L in ref["layers"]}
+        keys = {"kernel": "kernel", "expansion": "expansion_ratio", "se": "squeeze_excite"}
+        idx = []
+        for choice, (block, layer, fld) in zip(self.template.choices, self.template.positions):
+            if fld == "filters":
+                value = ref["widths"][block]
+            else:
+                L = by_name[f"block{block}/layer{layer}"]
+                if fld == "op":
+                    value = "skip" if L.get("skipped") else "layer"
+                else:
+                    value = None if L.get("skipped") else L[keys[fld]]
+            idx.append(0 if value is None else choice.options.index(value))
+        return idx
+
+
+@functools.lru_cache(maxsize=None)
+def _space_ops(key: str, granularity: str) -> tuple:
+    tmpl = build_template(key)
+    opts = [c.options for c in tmpl.choices]
+    units = {}  # (layer as a tuple, cin, hin) -> None, in network order
+    for b in tmpl.blocks:
+        prev = tmpl.blocks[b.index - 1].widths if b.index else (IN_CHANNELS,)
+        for spec in b.layers:
+            if spec.kind in ("act", "endpoint"):
+                continue
+            pairs = [(i, o) for i in prev for o in b.widths] if spec.layer == 0 else [(w, w) for w in b.widths]
+            dec = dict(spec.decisions)
+            kernels = opts[dec["kernel"]] if "kernel" in dec else (spec.kernel,)
+            ratios = opts[dec["expansion"]] if "expansion" in dec else (None,)
+            ses = opts[dec["se"]] if "se" in dec else (False,)
+            for (cin, cout) in pairs:
+                for k in kernels:
+                    for r in ratios:
+                        for se in ses:
+                            layer = _latbench_layer(LayerSetting(spec, cin, cout, k, r, se, True))
+                            units[(tuple(sorted(layer.items())), cin, spec.hin)] = None
+    for w in tmpl.blocks[-1].widths:
+        units[((("out", NUM_CLASSES), ("type", "fc")), w, 1)] = None
+    ops = {}
+    for layer_items, cin, hin in units:
+        layer = normalise_layer(dict(layer_items), f"{key} op")
+        mini = Arch(layers=[layer], resolution=hin, in_channels=cin)
+        for use in decompose(mini, granularity):
+            ops.setdefault(use.op.key, use.op)
+    return tuple(ops.values())
+
+
+class ProxylessNASSpace(TunasSpace):
+    """TuNAS `proxylessnas_search`: ProxylessNAS-Mobile widths, kernel 3/5/7 x expansion 3/6, skips."""
+
+    name = "proxylessnas"
+    tunas_key = "proxylessnas_search"
+
+
+class ProxylessNASEnlargedSpace(TunasSpace):
+    """TuNAS `proxylessnas_enlarged_search`: ProxylessNAS plus searched block widths."""
+
+    name = "proxylessnas-enlarged"
+    tunas_key = "proxylessnas_enlarged_search"
+
+
+class MobileNetV3LikeSpace(TunasSpace):
+    """TuNAS `mobilenet_v3_like_search`: MobileNetV3-Large skeleton, expansion 1..6, SE on/off."""
+
+    name = "mobilenetv3-like"
+    tunas_key = "mobilenet_v3_like_search"
+
+
+TUNAS_SPACES = {cls.name: cls for cls in (ProxylessNASSpace, ProxylessNASEnlargedSpace, MobileNetV3LikeSpace)}
+
+
+def tunas_space(name_or_key: str) -> TunasSpace:
+    """A TuNAS space by latbench name (`proxylessnas`) or TuNAS key (`proxylessnas_search`)."""
+    for cls in TUNAS_SPACES.values():
+        if name_or_key in (cls.name, cls.tunas_key):
+            return cls()
+    raise BadInput(f"space: unknown TuNAS space {name_or_key!r} (known: "
+                   f"{', '.join(c.name for c in TUNAS_SPACES.values())})")
+

@@ -1,0 +1,133 @@
+"""The profile store: SQLite, one row per (fingerprint, key, round), committed as measured.
+
+A killed run loses at most the round in flight; the next run reads `rounds_done` and continues.
+Each measurement round keeps its raw samples and the conditions (temperature, frequency) seen
+before and after it. Statistics are computed on read from all rounds, so re-measured items just
+have more rounds.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from .devices.base import Sample, fingerprint_id
+from .errors import BadInput
+from .stats import summarize
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS fingerprints (id TEXT PRIMARY KEY, json TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  fp TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, meta TEXT NOT NULL,
+  PRIMARY KEY (fp, key));
+CREATE TABLE IF NOT EXISTS rounds (
+  fp TEXT NOT NULL, key TEXT NOT NULL, round INTEGER NOT NULL,
+  samples TEXT NOT NULL, runs_per_sample INTEGER NOT NULL, conditions TEXT NOT NULL,
+  timed_s REAL NOT NULL, ts REAL NOT NULL,
+  PRIMARY KEY (fp, key, round));
+CREATE TABLE IF NOT EXISTS node_profiles (
+  fp TEXT NOT NULL, key TEXT NOT NULL, round INTEGER NOT NULL, nodes TEXT NOT NULL, ts REAL NOT NULL,
+  PRIMARY KEY (fp, key, round));
+"""
+
+
+class ProfileStore:
+    """Measurements of one device fingerprint (others in the same file are refused unless asked for)."""
+
+    def __init__(self, path, fingerprint: dict | None = None, fp_id: str | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(self.path), timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"{self.path}: not a latbench profile store ({exc})") from None
+        known = self.fingerprints()
+        if fingerprint is not None:
+            self.fp = fingerprint_id(fingerprint)
+            others = [k for k in known if k != self.fp]
+            if others:
+                raise BadInput(
+                    f"{self.path}: store holds measurements of another device fingerprint ({others[0]}: "
+                    f"{_short(known[others[0]])}); this device is {self.fp} ({_short(fingerprint)}). "
+                    "Use another --db for this device.")
+            if self.fp not in known:
+                with self.db:
+                    self.db.execute("INSERT INTO fingerprints VALUES (?,?,?)",
+                                    (self.fp, json.dumps(fingerprint, sort_keys=True), time.time()))
+            self.fingerprint = fingerprint
+        else:
+            if fp_id is None:
+                if not known:
+                    raise BadInput(f"{self.path}: store is empty (run `latbench profile` first)")
+                if len(known) > 1:
+                    raise BadInput(f"{self.path}: store holds {len(known)} fingerprints ({', '.join(known)}); pick one with --fingerprint")
+                fp_id = next(iter(known))
+            if fp_id not in known:
+                raise BadInput(f"{self.path}: no fingerprint {fp_id} in store (has {', '.join(known) or 'none'})")
+            self.fp = fp_id
+            self.fingerprint = known[fp_id]
+
+    def fingerprints(self) -> dict:
+        return {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, json FROM fingerprints")}
+
+    # ------------------------------------------------------------------ writing
+    def register(self, key: str, kind: str, meta: dict) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO items VALUES (?,?,?,?)", (self.fp, key, kind, json.dumps(meta)))
+
+    def add_round(self, key: str, round_no: int, sample: Sample) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO rounds VALUES (?,?,?,?,?,?,?,?)",
+                            (self.fp, key, round_no, json.dumps(sample.samples_ms), sample.runs_per_sample,
+                             json.dumps(sample.conditions), sample.timed_s, time.time()))
+
+    def add_node_profile(self, key: str, round_no: int, nodes: list) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO node_profiles VALUES (?,?,?,?,?)",
+                            (self.fp, key, round_no, json.dumps(nodes), time.time()))
+
+    # ------------------------------------------------------------------ reading
+    def rounds_done(self) -> dict:
+        """{key: number of rounds stored}."""
+        return dict(self.db.execute("SELECT key, COUNT(*) FROM rounds WHERE fp=? GROUP BY key", (self.fp,)))
+
+    def samples(self, key: str) -> tuple[list, list]:
+        rows = self.db.execute("SELECT samples, runs_per_sample FROM rounds WHERE fp=? AND key=? ORDER BY round",
+                               (self.fp, key)).fetchall()
+        xs, ws = [], []
+        for s, w in rows:
+            vals = json.loads(s)
+            xs.extend(vals)
+            ws.extend([w] * len(vals))
+        return xs, ws
+
+    def items(self, kind: str | None = None) -> dict:
+        q = "SELECT key, kind, meta FROM items WHERE fp=?" + (" AND kind=?" if kind else "")
+        args = (self.fp, kind) if kind else (self.fp,)
+        return {k: {"kind": t, **json.loads(m)} for k, t, m in self.db.execute(q, args)}
+
+    def results(self, kind: str | None = None) -> dict:
+        """{key: stats (ms, mad, p10, p90, cv, n) + item meta} for items with at least one round."""
+        out = {}
+        for key, meta in self.items(kind).items():
+            xs, ws = self.samples(key)
+            if xs:
+                out[key] = {**summarize(xs, ws), **meta}
+        return out
+
+    def node_profiles(self, key: str) -> list:
+        return [json.loads(r[0]) for r in self.db.execute(
+            "SELECT nodes FROM node_profiles WHERE fp=? AND key=? ORDER BY round", (self.fp, key))]
+
+    def timed_seconds(self) -> float:
+        return float(self.db.execute("SELECT COALESCE(SUM(timed_s),0) FROM rounds WHERE fp=?", (self.fp,)).fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _short(fp: dict) -> str:
+    return ", ".join(str(fp.get(k)) for k in ("device", "runtime", "model") if fp.get(k) is not None)
