@@ -23,7 +23,7 @@ SE_GATES = ("sigmoid", "hsigmoid")
 _FIELDS = {
     "conv": {"out": None, "kernel": 1, "stride": 1, "groups": 1, "bn": True, "act": "relu"},
     "mbconv": {"out": None, "mid": None, "expand": None, "kernel": 3, "stride": 1, "se": 0,
-               "se_gate": "sigmoid", "act": "relu", "residual": None},
+               "se_gate": "sigmoid", "act": "relu", "residual": None, "expand_conv": None},
     "pool": {},
     "fc": {"out": None, "act": "none"},
 }
@@ -44,6 +44,7 @@ class LayerShape:
     residual: bool
     macs: int
     params: int
+    expand: bool = False  # mbconv: has a 1x1 expansion conv (default: mid != in; `expand_conv` forces it)
 
     @property
     def type(self) -> str:
@@ -176,8 +177,9 @@ def normalise_layer(raw, where: str) -> dict:
             raise BadInput(f"{where}.se: must be a non-negative integer, got {se!r}")
         if layer["se_gate"] not in SE_GATES:
             raise BadInput(f"{where}.se_gate: unknown gate {layer['se_gate']!r} (expected sigmoid or hsigmoid)")
-        if layer["residual"] is not None and not isinstance(layer["residual"], bool):
-            raise BadInput(f"{where}.residual: must be true or false")
+        for flag in ("residual", "expand_conv"):
+            if layer[flag] is not None and not isinstance(layer[flag], bool):
+                raise BadInput(f"{where}.{flag}: must be true or false")
     return layer
 
 
@@ -275,7 +277,10 @@ def infer_shapes(arch: Arch) -> list[LayerShape]:
             cout = layer["out"]
             ho = -(-h // s)
             macs = params = 0
-            if mid != c:
+            expand = layer["expand_conv"] if layer["expand_conv"] is not None else mid != c
+            if not expand and mid != c:
+                raise BadInput(f"{where}.expand_conv: false needs mid == in channels ({mid} != {c})")
+            if expand:
                 macs += c * mid * h * h
                 params += c * mid + 2 * mid
             macs += k * k * mid * ho * ho
@@ -291,7 +296,7 @@ def infer_shapes(arch: Arch) -> list[LayerShape]:
                 residual = auto
             elif residual and not auto:
                 raise BadInput(f"{where}.residual: a residual add needs stride 1 and in == out channels ({c} -> {cout}, stride {s})")
-            shapes.append(LayerShape(i, layer, c, cout, h, ho, mid, residual, macs, params))
+            shapes.append(LayerShape(i, layer, c, cout, h, ho, mid, residual, macs, params, expand))
             c, h = cout, ho
         elif kind == "pool":
             if pooled:

@@ -121,20 +121,24 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, serial, ro
 @click.option("--serial", "serials", multiple=True, help="Android serial; repeat to profile shards in parallel.")
 @click.option("--gpus", default=None, help="gpu: comma-separated GPU indices profiling shards in parallel.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Profile only the first N ops (quick look).")
+@click.option("--archs", "n_archs", type=click.IntRange(1), default=None,
+              help="Instead of ops: measure N random whole archs (+ per-node profiles) for context/fitted tables.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random archs (--archs).")
 @protocol_options
 @json_option
 def profile(device_name, runtime, core, batch, benchmark_model, space_name, granularity, db_path, serials, gpus, limit,
-            rounds, runs, warmup, as_json):
-    """Measure every op of a search space into a resumable profile store.
+            n_archs, seed, rounds, runs, warmup, as_json):
+    """Measure every op of a search space (or N random whole archs) into a resumable profile store.
 
     Interrupt it at any time (even kill -9): rerunning the same command continues where it stopped.
 
     \b
     Example:
       latbench profile --device cpu --runtime ort --space proxylessnas --db cpu-ort.db
+      latbench profile --device cpu --runtime ort --space proxylessnas --archs 200 --db cpu-ort.db
       latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
     """
-    from .profiling import op_items, profile_items
+    from .profiling import arch_items, op_items, profile_items, sample_archs
     from .spaces import get_space
 
     space = get_space(space_name)
@@ -150,10 +154,15 @@ def profile(device_name, runtime, core, batch, benchmark_model, space_name, gran
         devs = [make_device(device_name, runtime, core, batch, benchmark_model)]
     if db_path is None:
         db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
-    items = op_items(space, granularity, limit)
+    if n_archs:
+        items = arch_items(sample_archs(space, n_archs, seed, "train"), role="train")
+    else:
+        items = op_items(space, granularity, limit)
     t0 = time.perf_counter()
-    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup), progress=not as_json)
+    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup), progress=not as_json,
+                        node_profiles=bool(n_archs))
     out["wall_s"] = round(time.perf_counter() - t0, 3)
     out.update(space=space.name, granularity=granularity)
-    emit(out, as_json, f"profiled {out['measured']}/{out['items']} ops of {space.name} ({granularity}) into {db_path} "
+    what = f"{n_archs} random archs" if n_archs else f"ops ({granularity})"
+    emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path} "
                        f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")

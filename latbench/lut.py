@@ -84,19 +84,30 @@ class LatencyTable:
             self._cache[key] = self._estimate(key)
         return self._cache[key]
 
+    def arch_keys(self, arch: Arch) -> list:
+        """[(layer index, part, key)] of `arch` at this table's granularity."""
+        if self.granularity == "tunas-layer":  # imported TuNAS tables are keyed by TuNAS layer position
+            from .spaces import get_space
+            from .tunas_lut import tunas_arch_keys
+
+            return [(None, "", k) for k in tunas_arch_keys(get_space(self.data["spaces"][0]), arch)]
+        return [(u.layer_index, u.part, u.op.key) for u in decompose(arch, self.granularity)]
+
     def predict(self, arch: Arch, strict: bool = False) -> Prediction:
         per_op, estimated = [], {}
         total = self.base_ms
-        for use in decompose(arch, self.granularity):
-            ms, how = self.op_ms(use.op.key, strict)
+        for layer, part, key in self.arch_keys(arch):
+            ms, how = self.op_ms(key, strict)
             total += ms
-            per_op.append((use.layer_index, use.part, use.op.key, ms, how))
+            per_op.append((layer, part, key, ms, how))
             if how != "table":
-                estimated[use.op.key] = {"ms": ms, "how": how}
+                estimated[key] = {"ms": ms, "how": how}
         return Prediction(total, self.base_ms, per_op, estimated)
 
     # ------------------------------------------------------------------ estimation
     def _estimate(self, key: str) -> tuple[float, str]:
+        if key.startswith("tunas:"):
+            raise BadInput(f"{self.source}: no entry for {key}; an imported TuNAS table covers its own space only")
         op = op_from_key(key)
         interp = self._interpolate(op)
         if interp is not None:

@@ -1,6 +1,6 @@
 """Ops: the units of cost. An Arch decomposes into Ops at `block` or `layer` granularity.
 
-An Op's canonical `key` is the LUT key, e.g. ``mbconv:r=56:i=24:o=40:m=72:k=5:s=2:se=0:gate=sigmoid:act=relu:res=0``.
+An Op's canonical `key` is the LUT key, e.g. ``mbconv:r=56:i=24:o=40:m=72:x=1:k=5:s=2:se=0:gate=sigmoid:act=relu:res=0``.
 Keys carry the input resolution and every width, so two layers share an entry only when they are
 the same computation. Width fields (i, o, m, c, se) are what LUT interpolation varies along.
 """
@@ -16,7 +16,7 @@ GRANULARITIES = ("block", "layer")
 # Field order per op kind; the key lists them in this order.
 OP_FIELDS = {
     "conv": ("r", "i", "o", "k", "s", "g", "act", "bn"),
-    "mbconv": ("r", "i", "o", "m", "k", "s", "se", "gate", "act", "res"),
+    "mbconv": ("r", "i", "o", "m", "x", "k", "s", "se", "gate", "act", "res"),
     "se": ("r", "c", "se", "gate"),
     "add": ("r", "c"),
     "pool": ("r", "c"),
@@ -64,6 +64,8 @@ class OpUse:
 
 
 def make_op(kind: str, **values) -> Op:
+    if kind == "mbconv" and "x" not in values and "m" in values and "i" in values:
+        values["x"] = int(int(values["m"]) != int(values["i"]))  # the format's default expansion rule
     names = OP_FIELDS[kind]
     missing = [n for n in names if n not in values]
     if missing:
@@ -108,11 +110,11 @@ def _layer_ops(s: LayerShape, granularity: str) -> list[OpUse]:
         return [OpUse(s.index, "", make_op("fc", i=s.cin, o=s.cout, act=L["act"]))]
     # mbconv
     if granularity == "block":
-        return [OpUse(s.index, "", make_op("mbconv", r=s.hin, i=s.cin, o=s.cout, m=s.mid, k=L["kernel"],
+        return [OpUse(s.index, "", make_op("mbconv", r=s.hin, i=s.cin, o=s.cout, m=s.mid, x=int(s.expand), k=L["kernel"],
                                            s=L["stride"], se=L["se"], gate=L["se_gate"], act=L["act"],
                                            res=int(s.residual)))]
     uses = []
-    if s.mid != s.cin:
+    if s.expand:
         uses.append(OpUse(s.index, "expand", make_op("conv", r=s.hin, i=s.cin, o=s.mid, k=1, s=1, g=1,
                                                      act=L["act"], bn=1)))
     uses.append(OpUse(s.index, "dw", make_op("conv", r=s.hin, i=s.mid, o=s.mid, k=L["kernel"], s=L["stride"],
@@ -155,7 +157,7 @@ def op_features(op: Op) -> dict:
     if op.kind == "mbconv":
         ro = -(-r // d["s"])
         i, m, o, k = d["i"], d["m"], d["o"], d["k"]
-        exp = i * m if m != i else 0
+        exp = i * m if d["x"] else 0
         w = exp + k * k * m + 2 * m * d["se"] + m * o
         macs = exp * r * r + k * k * m * ro * ro + 2 * m * d["se"] + m * o * ro * ro
         return {"macs": macs, "in": i * r * r, "out": o * ro * ro + m * (r * r + ro * ro), "weights": w}

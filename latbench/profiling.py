@@ -1,65 +1,107 @@
-"""Profiling orchestration: a space's ops (or whole archs) -> protocol -> profile store, sharded."""
+"""Profiling orchestration: a space's ops (or random whole archs) -> protocol -> profile store, sharded."""
 from __future__ import annotations
 
+import sys
 import threading
 
+import numpy as np
+
+from .arch import format_indices
 from .protocol import Item, Protocol, run_items, shard
 from .store import ProfileStore
 
+ROLE_STREAMS = {"train": 1, "validate": 2}  # independent random streams: validation archs are held out
+
 
 def op_items(space, granularity: str, limit: int | None = None) -> list:
+    """Every op of the space, plus the runtime-overhead probe that isolated tables subtract."""
+    from .lut_build import PROBE_KEY, PROBE_OP
+
     ops = space.ops(granularity)
     if limit is not None:
         ops = ops[:limit]
-    return [Item(op.key, op, "op", {"space": space.name, "granularity": granularity}) for op in ops]
+    items = [Item(PROBE_KEY, PROBE_OP, "probe", {"granularity": granularity})]
+    return items + [Item(op.key, op, "op", {"space": space.name, "granularity": granularity}) for op in ops]
 
 
-def arch_items(archs, granularity_meta: dict | None = None) -> list:
-    from .arch import format_indices
-
-    items = []
-    for a in archs:
-        key = "arch:" + (f"{a.space}:{format_indices(a.indices)}" if a.indices is not None else a.name)
-        meta = {"arch": a.to_dict(), **(granularity_meta or {})}
-        items.append(Item(key, a, "arch", meta))
-    return items
+def arch_key(arch) -> str:
+    return "arch:" + (f"{arch.space}:{format_indices(arch.indices)}" if arch.indices is not None else arch.name)
 
 
-def profile_items(devices: list, items: list, db_path, protocol: Protocol, progress: bool = True) -> dict:
+def arch_items(archs, role: str = "measure") -> list:
+    return [Item(arch_key(a), a, "arch", {"arch": a.to_dict(), "space": a.space, "role": role}) for a in archs]
+
+
+def sample_archs(space, n: int, seed: int, role: str) -> list:
+    """`n` distinct uniform random archs of `space`; `role` selects an independent random stream."""
+    rng = np.random.default_rng([seed, ROLE_STREAMS.get(role, 0)])
+    seen, archs = set(), []
+    while len(archs) < n:
+        idx = space.sample(rng)
+        t = tuple(idx)
+        if t not in seen:
+            seen.add(t)
+            archs.append(space.decode(idx))
+    return archs
+
+
+def collect_node_profiles(device, items: list, store, progress: bool = True) -> int:
+    """Per-node profiles of whole archs (for context tables), resumable; 0 when the runtime has none."""
+    from tqdm import tqdm
+
+    have = {r[0] for r in store.db.execute("SELECT DISTINCT key FROM node_profiles WHERE fp=?", (store.fp,))}
+    todo = [it for it in items if it.key not in have]
+    done = 0
+    for it in tqdm(todo, desc="node profiles", unit="arch", file=sys.stderr, disable=not progress):
+        rounds = device.node_profile(it.target)
+        if rounds is None:
+            return 0
+        for r, rows in enumerate(rounds):
+            store.add_node_profile(it.key, r, rows)
+        done += 1
+    return done
+
+
+def profile_items(devices: list, items: list, db_path, protocol: Protocol, progress: bool = True,
+                  node_profiles: bool = False) -> dict:
     """Measure `items` on one or more devices (disjoint shards in parallel threads) into `db_path`.
 
     All devices must share one fingerprint (same phone model / GPU model): the store refuses others.
-    Returns {"fingerprint": ..., "items": n, "timed_s": ...}.
     """
     fingerprint = devices[0].fingerprint()
     store = ProfileStore(db_path, fingerprint)  # checks the fingerprint before any thread starts
-    if len(devices) == 1:
-        try:
-            run_items(devices[0], items, store, protocol, progress)
-        finally:
-            devices[0].close()
-    else:
-        errors = []
+    errors = []
 
-        def worker(i, dev):
-            st = ProfileStore(db_path, dev.fingerprint())
-            try:
-                run_items(dev, shard(items, i, len(devices)), st, protocol, progress and i == 0,
-                          desc=f"profile shard {i + 1}/{len(devices)}")
-            except BaseException as exc:  # noqa: BLE001 — re-raised in the main thread
-                errors.append(exc)
-            finally:
-                dev.close()
+    def work(i, dev, st, show):
+        own = st is None
+        try:
+            if own:  # sqlite connections belong to the thread that opened them
+                st = ProfileStore(db_path, dev.fingerprint())
+            mine = shard(items, i, len(devices))
+            run_items(dev, mine, st, protocol, show,
+                      desc="profile" if len(devices) == 1 else f"profile shard {i + 1}/{len(devices)}")
+            if node_profiles:
+                collect_node_profiles(dev, [it for it in mine if it.kind == "arch"], st, show)
+        except BaseException as exc:  # noqa: BLE001 — re-raised in the calling thread
+            errors.append(exc)
+        finally:
+            dev.close()
+            if own and st is not None:
                 st.close()
 
-        threads = [threading.Thread(target=worker, args=(i, d)) for i, d in enumerate(devices)]
+    if len(devices) == 1:
+        work(0, devices[0], store, progress)
+    else:
+        threads = [threading.Thread(target=work, args=(i, d, None, progress and i == 0))
+                   for i, d in enumerate(devices)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        if errors:
-            raise errors[0]
+    if errors:
+        raise errors[0]
     out = {"fingerprint": store.fingerprint, "fingerprint_id": store.fp, "items": len(items),
-           "measured": len(store.results()), "timed_s": store.timed_seconds(), "db": str(db_path)}
+           "measured": sum(1 for k in store.rounds_done() if k in {it.key for it in items}),
+           "timed_s": store.timed_seconds(), "db": str(db_path)}
     store.close()
     return out

@@ -110,6 +110,6 @@ def test_op_keys_round_trip_and_granularity():
     assert parts == ["expand", "dw", "project"]
     for u in block + layer:
         assert op_from_key(u.op.key) == u.op
-    assert block[2].op.key == "mbconv:r=112:i=16:o=24:m=96:k=5:s=2:se=0:gate=sigmoid:act=relu6:res=0"
+    assert block[2].op.key == "mbconv:r=112:i=16:o=24:m=96:x=1:k=5:s=2:se=0:gate=sigmoid:act=relu6:res=0"
     with pytest.raises(BadInput, match="unknown op kind"):
         op_from_key("lstm:r=1")

@@ -53,6 +53,11 @@ class Device:
         """Temperature / frequency readings, recorded before and after each measurement."""
         return {}
 
+    def node_profile(self, target) -> list | None:
+        """Per-node times of a whole network from the runtime's profiler (rounds of node rows; see
+        latbench.devices.node_profile), or None when the runtime has no per-node profiler."""
+        return None
+
     def close(self) -> None:
         pass
 

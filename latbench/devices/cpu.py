@@ -116,6 +116,21 @@ class CpuDevice(Device):
             interp.set_tensor(d["index"], _random_input(d["shape"]))
         return interp.invoke
 
+    def node_profile(self, target):
+        from .node_profile import ort_node_profile, torch_module_profile
+
+        self.pin()
+        if self.runtime == "ort":
+            from ..build.onnx_export import to_onnx
+            return ort_node_profile(to_onnx(target, batch=self.batch))
+        if self.runtime == "torch":
+            import torch
+
+            from ..build.torch_model import torch_module_and_inputs
+            torch.set_num_threads(1)
+            return torch_module_profile(*torch_module_and_inputs(target, batch=self.batch))
+        return None  # the LiteRT Python interpreter has no per-op profiler
+
     def measure(self, prepared, runs: int, warmup: int, min_warmup_s: float = 0.0) -> Sample:
         return time_callable(prepared, runs, warmup, min_warmup_s)
 

@@ -63,6 +63,12 @@ class GpuDevice(Device):
         inputs = [x.to(dev) for x in inputs]
         return module, inputs
 
+    def node_profile(self, target):
+        from .node_profile import torch_module_profile
+
+        module, inputs = self.prepare(target)
+        return torch_module_profile(module, inputs, cuda=True)
+
     def measure(self, prepared, runs: int, warmup: int, min_warmup_s: float = 0.0) -> Sample:
         import torch
 

@@ -4,7 +4,8 @@ Both are macro spaces of MBInvRes (inverted bottleneck) blocks in stages. Every 
 changes the shape (stride or width) and is always kept; the later blocks of a stage are stride 1,
 width preserving and can be removed by the stage's depth decision (TF-NAS *sink-connecting*: the
 stage output is the output after `depth` blocks). Removed blocks are omitted from the decoded Arch;
-their op decisions are then irrelevant, and `encode` writes 0 for them (see `canonical`).
+their op decisions are then irrelevant: `canonical` (and `encode` of an arch without recorded
+indices) writes 0 for them.
 
 Walk order (fixed):
 - `tfnas`: 18 op decisions, one per searchable block in network order (stage 1 block 1, stage 1
@@ -32,18 +33,22 @@ Judgement calls (documented here because other modules rely on them):
   [max/2, max]: width options (0.5, 0.625, 0.75, 0.875, 1.0) x max, i.e. e3 in {2, 2.5, 3, 3.5, 4}
   and e6 in {4, 5, 6, 7, 8}; level 2 is the nominal ratio 3 or 6. mid = round(C_in x ratio) (all
   C_in are multiples of 8, so it is exact). Ratio 4 is reachable twice (e3 at level 4, e6 at
-  level 0): the two index lists decode to the same Arch and `encode` returns the e3 one.
-- References: no published TF-NAS arch is exactly expressible. TF-NAS-A..D, -wose, CPU-A/B and
-  MBV2-A/B were all derived after elasticity scaling changed their mid channels away from 3x/6x
-  C_in (or, for MBV2-A/B, off the 5-level grid, e.g. 16 -> 106); TF-NAS-CPU-A comes closest but
-  has 3 blocks with mid 2 x C_in. `tfnas` therefore has no reference models; `tfnas-mbv2` has
-  MobileNetV2 1.0 (all blocks k3, ratio 6, same depths, ReLU6), which is exact.
+  level 0): the two index lists decode to the same Arch and `canonical` picks the e3 one.
+- References: no published TF-NAS arch is exactly expressible. All twelve were derived after
+  elasticity scaling changed their mid channels: TF-NAS-A/B/D and A/B/D-wose have arbitrary
+  widths (e.g. 16 -> 83); TF-NAS-C, C-wose, CPU-A and CPU-B sit on elasticity bounds (mid = 2 x or
+  4 x C_in: TF-NAS's channel masks let an e3 op range over [2, 4] x C_in and an e6 op over
+  [4, 8] x C_in around the initial 3x/6x), never on 3x/6x;
+  MBV2-A/B are off the 5-level grid (16 -> 106,
+  32 -> 159). Rounding them to the nearest expressible arch would not be the published network,
+  so `tfnas` has no reference models; `tfnas-mbv2` has MobileNetV2 1.0 (all blocks k3, ratio 6,
+  same depths, ReLU6), which is exact.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arch import Arch, format_indices, normalise_layer
+from ..arch import Arch, normalise_layer
 from ..errors import BadInput
 from ..ops import Op, decompose
 from .base import Choice, SearchSpace
@@ -87,6 +92,7 @@ class _StagedSpace(SearchSpace):
     HEAD_ACT = "swish"
     NUM_CLASSES = 1000
     RESOLUTION = 224
+    FIRST_STAGE_NUMBER = 1     # how the paper numbers the first searchable stage (decision names, messages)
 
     def __init__(self):
         # (stage index, block index within stage) of every searchable block, network order
@@ -131,7 +137,7 @@ class _StagedSpace(SearchSpace):
         return out
 
     # -------------------------------------------------------------- decode
-    def decode(self, indices) -> Arch:
+    def decode(self, indices, name: str | None = None) -> Arch:
         indices = self.check_indices(indices)
         depths = self.depths(indices)
         layers = [_conv(self.STEM[0], self.STEM[1], self.STEM[2], self.STEM_ACT)]
@@ -148,12 +154,31 @@ class _StagedSpace(SearchSpace):
         layers.append(_conv(self.HEAD, 1, 1, self.HEAD_ACT))
         layers.append(normalise_layer({"type": "pool"}, "pool"))
         layers.append(normalise_layer({"type": "fc", "out": self.NUM_CLASSES}, "fc"))
-        return Arch(layers=layers, name=f"{self.name}:{format_indices(indices)}", resolution=self.RESOLUTION,
+        return Arch(layers=layers, name=name or self.name, resolution=self.RESOLUTION,
                     in_channels=3, space=self.name, indices=list(indices))
 
     # -------------------------------------------------------------- encode
     def encode(self, arch: Arch) -> list[int]:
-        """Index list of `arch` (canonical: 0 for the op/width decisions of removed blocks)."""
+        """Index list of `arch`; BadInput if it is not a network of this space.
+
+        Recorded `arch.indices` (space == this space) are returned when they decode to the same
+        network; otherwise the canonical list: 0 for the op/width decisions of removed blocks and,
+        in `tfnas-mbv2`, the e3 op for ratio 4."""
+        if arch.space == self.name and arch.indices is not None:
+            try:
+                recorded = self.check_indices(arch.indices)
+            except BadInput:
+                recorded = None
+            if recorded is not None and self._same_network(arch, self.decode(recorded)):
+                return recorded
+        return self._encode_canonical(arch)
+
+    @staticmethod
+    def _same_network(a: Arch, b: Arch) -> bool:
+        sa, sb = a.shapes(), b.shapes()
+        return len(sa) == len(sb) and all(_signature(x) == _signature(y) for x, y in zip(sa, sb))
+
+    def _encode_canonical(self, arch: Arch) -> list[int]:
         where = f"{arch.name}"
         if arch.resolution != self.RESOLUTION or arch.in_channels != 3:
             raise BadInput(f"{where}: space {self.name} needs a {self.RESOLUTION}x{self.RESOLUTION} RGB input, "
@@ -176,7 +201,7 @@ class _StagedSpace(SearchSpace):
                 depth += 1
                 i += 1
             if depth == 0:
-                raise BadInput(f"{where}: stage {si + 1} of space {self.name} (width {st.out}) is missing")
+                raise BadInput(f"{where}: stage {si + self.FIRST_STAGE_NUMBER} of space {self.name} (width {st.out}) is missing")
             dpos = self.depth_decision(si)
             if dpos is not None:
                 indices[dpos] = self.choices[dpos].options.index(depth)
@@ -186,17 +211,17 @@ class _StagedSpace(SearchSpace):
                            f"(too many blocks in a stage or an unknown width)")
         # verify: everything else (stem, fixed block, strides, activations, head) must match exactly
         ref = self.decode(indices).shapes()
-        if len(ref) != len(shapes):
-            raise BadInput(f"{where}: not an arch of space {self.name}")
         for mine, want in zip(shapes, ref):
             if _signature(mine) != _signature(want):
                 raise BadInput(f"{where}: layers[{mine.index}] ({mine.type}) differs from what space {self.name} "
                                f"builds there")
+        if len(ref) != len(shapes):
+            raise BadInput(f"{where}: not an arch of space {self.name}")
         return indices
 
     def canonical(self, indices) -> list[int]:
-        """The index list `encode` gives for the Arch that `indices` decodes to."""
-        return self.encode(self.decode(indices))
+        """The canonical index list of the network `indices` decode to (see `encode`)."""
+        return self._encode_canonical(self.decode(indices))
 
     # -------------------------------------------------------------- ops
     def ops(self, granularity: str = "block") -> list[Op]:
@@ -251,8 +276,9 @@ class TFNASSpace(_StagedSpace):
     OPS = TFNAS_OPS
 
     def _make_choices(self):
-        choices = [Choice(f"stage{si + 1}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + 1}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
+        n0 = self.FIRST_STAGE_NUMBER
+        choices = [Choice(f"stage{si + n0}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + n0}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
                     for si in self.depth_stages]
         return choices
 
@@ -299,11 +325,13 @@ class TFNASMBV2Space(_StagedSpace):
     HEAD_ACT = "relu6"
     OPS = MBV2_OPS
     WIDTHS = MBV2_WIDTHS
+    FIRST_STAGE_NUMBER = 3     # Table 5 numbers the stem 1 and the fixed block 2
 
     def _make_choices(self):
-        choices = [Choice(f"stage{si + 3}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + 3}/block{b + 1}/width", self.WIDTHS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + 3}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
+        n0 = self.FIRST_STAGE_NUMBER
+        choices = [Choice(f"stage{si + n0}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + n0}/block{b + 1}/width", self.WIDTHS) for si, b in self.blocks]
+        choices += [Choice(f"stage{si + n0}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
                     for si in self.depth_stages]
         return choices
 

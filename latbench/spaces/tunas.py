@@ -31,7 +31,7 @@ Cardinality (`SearchSpace.cardinality`, the product of the option counts) is cou
 TuNAS Table 1 counts it, as an upper bound: a skippable layer contributes all its
 (kernel, expansion, SE) combinations times {layer, skip}, although every skip combination is the
 same network, and which of a block's optional layers are skipped is not distinguishable either.
-That gives ~2.2e21, ~1.4e28 and ~4.6e43 (paper: ~1e21, ~1e28, ~1e43).
+That gives 2.2e21, 1.4e28 and 8.5e42 (paper: ~1e21, ~1e28, ~1e43).
 """
 from __future__ import annotations
 
@@ -59,7 +59,6 @@ _FIELDS = {"kernel size": "kernel", "expansion ratio": "expansion", "squeeze-exc
            "layer present / skipped": "op", "block output filters": "filters"}
 # choice_axes name of a cost-feature layer -> decision field
 _AXES = {"kernel": "kernel", "expansion_ratio": "expansion", "squeeze_excite": "se"}
-_LAYER_NAME = re.compile(r"block(\d+)/layer(\d+)$")
 
 
 # ---------------------------------------------------------------------- TuNAS arithmetic
@@ -143,10 +142,6 @@ class Template:
     blocks: tuple
     choices: tuple
     positions: tuple  # per decision: (block, layer or None, field)
-
-    @property
-    def specs(self):
-        return [s for b in self.blocks for s in b.layers]
 
 
 def _kind(entry: dict) -> str:
@@ -248,8 +243,12 @@ def _latbench_layer(s: LayerSetting) -> dict | None:
     return None  # activation (merged into its conv) or detection endpoint
 
 
+_SIGNATURE = ("type", "in", "out", "resolution", "mid", "residual", "kernel", "stride", "groups", "bn", "act",
+              "se", "se_gate")
+
+
 def _signature(arch: Arch) -> list[tuple]:
-    """What makes two archs the same network, layer by layer."""
+    """What makes two archs the same network, layer by layer (fields as in _SIGNATURE)."""
     out = []
     for s in arch.shapes():
         L = s.layer
@@ -257,6 +256,14 @@ def _signature(arch: Arch) -> list[tuple]:
         out.append((s.type, s.cin, s.cout, s.hin, s.mid, s.residual, L.get("kernel"), L.get("stride"),
                     L.get("groups"), L.get("bn"), L.get("act"), se, L.get("se_gate") if se else None))
     return out
+
+
+def _first_difference(want: list, got: list) -> str:
+    for i, (a, b) in enumerate(zip(want, got)):
+        if a != b:
+            f = next(n for n, x, y in zip(_SIGNATURE, a, b) if x != y)
+            return f"layers[{i}]: {f} {b[_SIGNATURE.index(f)]!r}, expected {a[_SIGNATURE.index(f)]!r}"
+    return f"layers[{min(len(want), len(got))}]: {len(got)} layers, expected {len(want)}"
 
 
 class TunasSpace(SearchSpace):
@@ -323,8 +330,7 @@ class TunasSpace(SearchSpace):
         idx = self._extract(arch)
         want, got = _signature(self.decode(idx)), _signature(arch)
         if want != got:
-            bad = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
-            raise BadInput(f"{arch.name}: layers[{bad}]: not expressible in space {self.name}")
+            raise BadInput(f"{arch.name}: {_first_difference(want, got)} (not expressible in space {self.name})")
         return idx
 
     def canonical(self, indices) -> list[int]:
@@ -388,13 +394,21 @@ class TunasSpace(SearchSpace):
     def reference_models(self) -> dict:
         """{name: index list} for every architecture the data file writes out for this space.
 
-        The indices are derived from each reference's `layers` and `widths` (kernel, expansion,
-        SE, skipped per layer position); decisions of skipped layers are 0."""
+        TuNAS's own index string where the file gives one (searched architectures, the cost-model
+        test architecture); otherwise derived from the reference's `layers` and `widths`
+        (`indices_from_layers`: kernel, expansion, SE, skipped per position; skipped layers' other
+        decisions are 0)."""
         refs = load_tunas_data()["reference_architectures"].get(self.tunas_key, {})
-        return {name: self._indices_from_layers(ref) for name, ref in refs.items()
-                if isinstance(ref, dict) and "layers" in ref}
+        out = {}
+        for name, ref in refs.items():
+            if isinstance(ref, dict) and "indices" in ref:
+                out[name] = self.check_indices(ref["indices"].split(":"), f"{self.name} reference {name}")
+            elif isinstance(ref, dict) and "layers" in ref:
+                out[name] = self.indices_from_layers(ref)
+        return out
 
-    def _indices_from_layers(self, ref: dict) -> list[int]:
+    def indices_from_layers(self, ref: dict) -> list[int]:
+        """Index list of a reference written out layer by layer (`layers` + `widths`)."""
         by_name = {L["layer"]: L for L in ref["layers"]}
         keys = {"kernel": "kernel", "expansion": "expansion_ratio", "se": "squeeze_excite"}
         idx = []

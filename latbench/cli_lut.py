@@ -1,0 +1,162 @@
+"""Commands about lookup tables: build-lut, predict, validate, import-lut."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from .cli import emit, json_option, main
+from .cli_device import device_options, make_device, make_protocol, protocol_options
+from .errors import BadInput
+
+
+@main.command("build-lut")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), required=True, help="Profile store to read.")
+@click.option("--method", type=click.Choice(["isolated", "context", "fitted"]), default="isolated", show_default=True)
+@click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True)
+@click.option("--space", "space_name", default=None, help="Only ops/archs profiled for this space.")
+@click.option("--fingerprint", default=None, help="Fingerprint id, when the store holds several.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="LUT file to write.")
+@json_option
+def build_lut(db_path, method, granularity, space_name, fingerprint, output, as_json):
+    """Build a latbench-lut/1 table from a profile store.
+
+    \b
+    Example:
+      latbench build-lut --db cpu-ort.db --method isolated -o cpu-ort.lut.json
+      latbench build-lut --db cpu-ort.db --method fitted --space proxylessnas -o fitted.json
+    """
+    from .lut import save_lut
+    from .lut_build import build_lut as build
+    from .store import ProfileStore
+
+    if not Path(db_path).exists():
+        raise BadInput(f"--db: {db_path}: no such profile store")
+    store = ProfileStore(db_path, fp_id=fingerprint)
+    data = build(store, method, granularity, space_name)
+    save_lut(data, output)
+    info = {"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"], "method": method,
+            "granularity": granularity, "spaces": data["spaces"], "build": data["provenance"].get("build")}
+    emit(info, as_json, f"wrote {output}: {len(data['entries'])} entries, base {data['base_ms']:.4f} ms "
+                        f"({method}, {granularity})")
+
+
+@main.command()
+@click.argument("arch")
+@click.option("--lut", "lut_path", required=True, help="LUT file (or a shipped table name, see lut_tables/).")
+@click.option("--strict", is_flag=True, help="A key missing from the table is an error instead of an estimate.")
+@json_option
+def predict(arch, lut_path, strict, as_json):
+    """Predict the latency of ARCH from a lookup table: base_ms + Σ entries over its ops.
+
+    \b
+    Example:
+      latbench predict proxylessnas-mobile --lut pixel1-proxylessnas
+      latbench predict my_arch.json --lut cpu-ort.lut.json --strict --json
+    """
+    from .lut_files import load_table
+    from .references import resolve_arch
+
+    a = resolve_arch(arch)
+    table = load_table(lut_path)
+    pred = table.predict(a, strict=strict)
+    data = {"name": a.name, **pred.as_dict(), "lut": table.source}
+    lines = [f"{a.name}: {pred.latency_ms:.3f} ms predicted ({table.data['method']} {table.granularity} table, "
+             f"base {pred.base_ms:.3f} ms)"]
+    if pred.estimated:
+        lines.append(f"{len(pred.estimated)} op(s) not in the table were estimated:")
+        lines += [f"  {k}: {v['ms']:.4f} ms ({v['how']})" for k, v in sorted(pred.estimated.items())]
+    emit(data, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.option("--archs", "n_archs", type=click.IntRange(1), default=100, show_default=True)
+@device_options
+@click.option("--lut", "lut_path", required=True, help="The table to validate.")
+@click.option("--space", "space_name", default=None, help="Space to sample from (default: the table's first).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--band", default=None, help="Rejection-sample into a predicted-latency band LO:HI (ms).")
+@click.option("--serial", default=None, help="Android: adb serial of the phone.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Store for the whole-network measurements (default OUT/measurements.db; resumable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="validation", show_default=True)
+@protocol_options
+@json_option
+def validate(n_archs, device_name, runtime, core, batch, benchmark_model, lut_path, space_name, seed, band, serial,
+             db_path, out_dir, rounds, runs, warmup, as_json):
+    """Predict N random archs with a table, measure them on the device, report the fit.
+
+    Writes OUT/report.json, OUT/archs.csv and OUT/scatter.png (predicted vs measured, ±5/±10 % bands).
+
+    \b
+    Example:
+      latbench validate --archs 100 --device cpu --runtime ort --lut cpu-ort.lut.json --space proxylessnas
+    """
+    from .lut_files import load_table
+    from .profiling import arch_items, sample_archs
+    from .protocol import run_items
+    from .spaces import get_space
+    from .store import ProfileStore
+    from .validation import validate_table
+
+    table = load_table(lut_path)
+    space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
+    if band:
+        try:
+            lo, hi = (float(x) for x in band.split(":"))
+        except ValueError:
+            raise BadInput(f"--band: expected LO:HI in ms, got {band!r}") from None
+        pool = sample_archs(space, n_archs * 50, seed, "validate")
+        archs = [a for a in pool if lo <= table.predict(a).latency_ms <= hi][:n_archs]
+        if len(archs) < n_archs:
+            raise BadInput(f"--band: only {len(archs)} of {len(pool)} sampled archs fall in {lo}..{hi} ms")
+    else:
+        archs = sample_archs(space, n_archs, seed, "validate")
+    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint())
+    if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:
+        click.echo(f"latbench: warning: {table.source} was built on another fingerprint "
+                   f"({table.data['fingerprint_id']}) than this device ({store.fp})", err=True)
+    t0 = time.perf_counter()
+    try:
+        run_items(dev, arch_items(archs, role="validate"), store, make_protocol(rounds, runs, warmup),
+                  progress=not as_json, desc="validate")
+    finally:
+        dev.close()
+    report = validate_table(table, space, archs, store, out_dir)
+    report["wall_s"] = round(time.perf_counter() - t0, 2)
+    text = (f"{space.name}, {len(archs)} archs, {table.data['method']} {table.granularity} table on "
+            f"{store.fingerprint.get('device')}/{store.fingerprint.get('runtime')}:\n"
+            f"  MAPE {report['mape']:.2f}%  RMSE {report['rmse_ms']:.3f} ms  bias {report['bias_pct']:+.2f}%  "
+            f"max |err| {report['max_abs_err_pct']:.2f}%\n"
+            f"  Pearson {report['pearson']:.4f}  Spearman {report['spearman']:.4f}  Kendall τ {report['kendall_tau']:.4f}\n"
+            f"  within ±5%: {report['within_5_pct']:.1f}%  within ±10%: {report['within_10_pct']:.1f}%  "
+            f"noise floor CV {report['noise_cv_pct']:.2f}%\n"
+            f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
+    emit(report, as_json, text)
+
+
+@main.command("import-lut")
+@click.argument("source", type=click.Choice(["tunas"]))
+@click.option("--space", "space_name", required=True,
+              help="proxylessnas, proxylessnas-enlarged or mobilenetv3-like.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+              help="The published cost-model file (default: the copy shipped in latbench/data).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@json_option
+def import_lut(source, space_name, data_path, output, as_json):
+    """Import a published latency table: TuNAS's Pixel-1 cost model, normalised to a LUT.
+
+    \b
+    Example:
+      latbench import-lut tunas --space proxylessnas -o pixel1-proxylessnas.json
+    """
+    from .lut import save_lut
+    from .tunas_lut import import_tunas
+
+    data = import_tunas(space_name, data_path)
+    save_lut(data, output)
+    emit({"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"]}, as_json,
+         f"wrote {output}: {len(data['entries'])} entries, base {data['base_ms']:.3f} ms")

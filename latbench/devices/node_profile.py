@@ -1,0 +1,119 @@
+"""Per-node timings of a whole network from the runtime's own profiler (for `context` LUTs).
+
+Each function returns a list of rounds; a round is a list of {"name", "layer", "part", "ms"}
+(ms per inference), where layer/part come from the node name (`/L3/dw/Conv` -> 3, "dw").
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections import defaultdict
+
+_NODE = re.compile(r"(?:^|[/._])L(\d+)(?:[/._](expand|dw|se|project|add))?(?:[/._]|$)")
+
+
+def node_slot(name: str):
+    """(layer index, part) encoded in a node/module name, or (None, "") for unmapped nodes."""
+    m = _NODE.search(name)
+    if not m:
+        return None, ""
+    return int(m.group(1)), m.group(2) or ""
+
+
+def ort_node_profile(onnx_path, runs: int = 20, warmup: int = 5) -> list:
+    """ONNX Runtime profiling (all optimisations on, 1 thread): kernel time per node per run."""
+    import numpy as np
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(tmp, "prof")
+        sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.random.default_rng(0).standard_normal(
+            [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]).astype(np.float32) for i in sess.get_inputs()}
+        for _ in range(warmup):
+            sess.run(None, feeds)
+        t_mark = time.perf_counter()
+        for _ in range(runs):
+            sess.run(None, feeds)
+        path = sess.end_profiling()
+        with open(path) as fh:
+            events = json.load(fh)
+    # keep only the timed runs: the last `runs` model_run events bound them
+    runs_ev = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                     key=lambda e: e["ts"])[-runs:]
+    t0 = runs_ev[0]["ts"] if runs_ev else 0
+    per_node = defaultdict(float)
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= t0:
+            per_node[e["name"][: -len("_kernel_time")]] += e["dur"] / 1000.0
+    del t_mark
+    return [[{"name": n, "layer": node_slot(n)[0], "part": node_slot(n)[1], "ms": ms / runs}
+             for n, ms in per_node.items()]]
+
+
+def torch_module_profile(module, inputs, runs: int = 20, warmup: int = 5, cuda: bool = False) -> list:
+    """Forward hooks on the L{i} children (and their parts): wall time (CPU) or CUDA events (GPU)."""
+    import torch
+
+    timings = defaultdict(float)
+    stamps = {}
+    handles = []
+    named = [(n, m) for n, m in module.named_modules() if node_slot(n)[0] is not None and
+             (n.count(".") == 0 or node_slot(n)[1])]
+
+    def pre(name):
+        def hook(_m, _inp):
+            if cuda:
+                ev = torch.cuda.Event(enable_timing=True)
+                ev.record()
+                stamps[name] = ev
+            else:
+                stamps[name] = time.perf_counter()
+        return hook
+
+    def post(name):
+        def hook(_m, _inp, _out):
+            if cuda:
+                ev = torch.cuda.Event(enable_timing=True)
+                ev.record()
+                stamps[name] = (stamps[name], ev)
+            else:
+                timings[name] += (time.perf_counter() - stamps[name]) * 1000.0
+        return hook
+
+    with torch.inference_mode():
+        for _ in range(warmup):
+            module(*inputs)
+        for n, m in named:
+            handles += [m.register_forward_pre_hook(pre(n)), m.register_forward_hook(post(n))]
+        try:
+            for _ in range(runs):
+                module(*inputs)
+                if cuda:
+                    torch.cuda.synchronize()
+                    for n, (a, b) in list(stamps.items()):
+                        timings[n] += a.elapsed_time(b)
+                    stamps.clear()
+        finally:
+            for h in handles:
+                h.remove()
+    rows = []
+    # a block's own time minus its parts' time is charged to the block as a whole (part "")
+    parts = defaultdict(float)
+    for n, ms in timings.items():
+        layer, part = node_slot(n)
+        if part:
+            parts[layer] += ms
+    for n, ms in timings.items():
+        layer, part = node_slot(n)
+        own = ms - (parts[layer] if not part else 0.0)
+        rows.append({"name": n, "layer": layer, "part": part, "ms": max(own, 0.0) / runs})
+    return [rows]

@@ -1,0 +1,145 @@
+"""Building LUTs from a profile store: isolated, context and fitted (DESIGN §6).
+
+- isolated: each op measured alone. Every isolated run also pays the runtime's per-call
+  overhead, which a whole network pays once; the store's overhead probe (a global pool of a
+  1x1x8 map: no work, all overhead) is measured alongside, moved into `base_ms` and subtracted
+  from every entry (clipped at 0).
+- context: whole random networks measured with the runtime's own per-node profiler; node times
+  mapped back to ops through node names (layer index + part) and averaged per key; `base_ms` is
+  the mean of (measured end-to-end − Σ mapped node time): session overhead and unmapped nodes.
+- fitted: whole random networks measured end to end; per-key latencies solved by ridge
+  regression toward the isolated table (x = x_iso + δ, min ‖Aδ − r‖² + α‖δ‖², α by
+  cross-validation, intercept = base correction), as TuNAS's linear Pixel-1 model does.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .arch import parse_arch
+from .errors import BadInput
+from .lut import make_lut, provenance
+from .ops import decompose, make_op
+
+PROBE_OP = make_op("pool", r=1, c=8)
+PROBE_KEY = PROBE_OP.key
+
+
+def _train_archs(store, space: str | None):
+    archs = []
+    for key, res in store.results("arch").items():
+        if res.get("role") != "train" or (space and res.get("space") != space):
+            continue
+        archs.append((key, parse_arch(res["arch"], f"store arch {key}"), res))
+    return archs
+
+
+def isolated_entries(store, granularity: str, spaces=None) -> tuple[dict, float, list]:
+    res = store.results("op")
+    probe = store.results("probe").get(PROBE_KEY)
+    overhead = probe["ms"] if probe else 0.0
+    entries, used_spaces = {}, set()
+    for key, r in res.items():
+        if r.get("granularity") != granularity or (spaces and r.get("space") not in spaces):
+            continue
+        used_spaces.add(r.get("space"))
+        entries[key] = {"ms": max(0.0, r["ms"] - overhead), "raw_ms": r["ms"], "mad": r["mad"], "n": r["n"],
+                        "p10": r["p10"], "p90": r["p90"], "cv": round(r["cv"], 3)}
+    if not entries:
+        raise BadInput(f"{store.path}: no {granularity}-granularity op measurements"
+                       + (f" for space {', '.join(spaces)}" if spaces else "") + " (run `latbench profile` first)")
+    return entries, overhead, sorted(s for s in used_spaces if s)
+
+
+def context_entries(store, granularity: str, space: str | None = None) -> tuple[dict, float, dict]:
+    """Average per-key node time over the training archs that have node profiles."""
+    per_key = defaultdict(list)
+    residuals = []
+    n_archs = 0
+    for key, arch, res in _train_archs(store, space):
+        profiles = store.node_profiles(key)
+        if not profiles:
+            continue
+        n_archs += 1
+        uses = decompose(arch, granularity)
+        by_slot = {(u.layer_index, u.part): u.op.key for u in uses}
+        by_layer = defaultdict(list)
+        for u in uses:
+            by_layer[u.layer_index].append(u)
+        for prof in profiles:
+            slot_ms = defaultdict(float)
+            mapped = 0.0
+            for node in prof:
+                layer, part = node.get("layer"), node.get("part") or ""
+                if layer is None or layer not in by_layer:
+                    continue
+                if granularity == "block" or (layer, part) not in by_slot:
+                    # block tables, or a node that belongs to the layer as a whole: charge the layer's first op
+                    slot = (layer, "") if (layer, "") in by_slot else (layer, by_layer[layer][0].part)
+                else:
+                    slot = (layer, part)
+                slot_ms[slot] += node["ms"]
+                mapped += node["ms"]
+            for slot, op_key in by_slot.items():
+                per_key[op_key].append(slot_ms.get(slot, 0.0))
+        residuals.append(res["ms"] - mapped)
+    if not n_archs:
+        raise BadInput(f"{store.path}: no whole-network node profiles (run `latbench profile --archs N` with a "
+                       "runtime that has a per-node profiler: cpu ort/torch, gpu, pixel1)")
+    entries = {k: {"ms": float(np.mean(v)), "n": len(v), "std": float(np.std(v))} for k, v in per_key.items()}
+    return entries, float(np.mean(residuals)), {"archs": n_archs}
+
+
+def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None):
+    """Ridge regression of whole-network latencies toward the isolated table."""
+    from sklearn.linear_model import RidgeCV
+
+    from .lut import LatencyTable, make_lut as _mk
+
+    archs = _train_archs(store, space)
+    if len(archs) < 5:
+        raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
+                       "(run `latbench profile --archs N`)")
+    iso = LatencyTable.from_dict(_mk(device={}, runtime="", batch=1, granularity=granularity, method="isolated",
+                                     spaces=[], base_ms=iso_base, entries=iso_entries, provenance_info={}))
+    keys = sorted({u.op.key for _, a, _ in archs for u in decompose(a, granularity)})
+    col = {k: i for i, k in enumerate(keys)}
+    A = np.zeros((len(archs), len(keys)))
+    y = np.zeros(len(archs))
+    prior = np.array([iso.op_ms(k)[0] for k in keys])
+    for r, (_, arch, res) in enumerate(archs):
+        for u in decompose(arch, granularity):
+            A[r, col[u.op.key]] += 1
+        y[r] = res["ms"]
+    resid = y - A @ prior - iso_base
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=True).fit(A, resid)
+    fitted = np.maximum(prior + model.coef_, 0.0)
+    entries = dict(iso_entries)
+    for k, v in zip(keys, fitted):
+        e = dict(iso_entries.get(k, {}))
+        e.update(ms=float(v), isolated_ms=float(iso.op_ms(k)[0]))
+        entries[k] = e
+    rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + model.intercept_ - y) ** 2)))
+    return entries, iso_base + float(model.intercept_), {"archs": len(archs), "alpha": float(model.alpha_),
+                                                         "train_rmse_ms": rmse}
+
+
+def build_lut(store, method: str, granularity: str, space: str | None = None) -> dict:
+    spaces = [space] if space else None
+    iso_entries, overhead, used = isolated_entries(store, granularity, spaces) if method != "context" else ({}, 0.0, [])
+    info = {}
+    if method == "isolated":
+        entries, base = iso_entries, overhead
+        info = {"overhead_probe": PROBE_KEY, "overhead_ms": overhead}
+    elif method == "context":
+        entries, base, info = context_entries(store, granularity, space)
+        used = [space] if space else sorted({r.get("space") for r in store.results("arch").values() if r.get("space")})
+    elif method == "fitted":
+        entries, base, info = fitted_entries(store, granularity, iso_entries, overhead, space)
+    else:
+        raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
+    fp = store.fingerprint
+    return make_lut(device=fp, runtime=fp.get("runtime", ""), batch=fp.get("batch", 1), granularity=granularity,
+                    method=method, spaces=used, base_ms=base, entries=entries, fingerprint_id=store.fp,
+                    provenance_info=provenance(store=str(store.path), build=info))

@@ -1,0 +1,116 @@
+"""Validation of a LUT against measured whole networks (DESIGN §7): metrics, CSV, scatter plot."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .arch import atomic_write_text, format_indices
+
+
+def fidelity_metrics(predicted, measured) -> dict:
+    """MAPE, RMSE, bias, max error, correlations and ±5/±10 % hit rates. Percentages are percent."""
+    from scipy import stats
+
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    rel = (p - m) / m * 100.0
+    out = {
+        "n": int(p.size),
+        "mape": float(np.mean(np.abs(rel))),
+        "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
+        "bias_pct": float(np.mean(rel)),
+        "max_abs_err_pct": float(np.max(np.abs(rel))),
+        "max_abs_err_ms": float(np.max(np.abs(p - m))),
+        "within_5_pct": float(np.mean(np.abs(rel) <= 5.0) * 100.0),
+        "within_10_pct": float(np.mean(np.abs(rel) <= 10.0) * 100.0),
+    }
+    if p.size >= 3 and np.ptp(p) > 0 and np.ptp(m) > 0:
+        out["pearson"] = float(stats.pearsonr(p, m)[0])
+        out["spearman"] = float(stats.spearmanr(p, m)[0])
+        out["kendall_tau"] = float(stats.kendalltau(p, m)[0])
+    else:
+        out["pearson"] = out["spearman"] = out["kendall_tau"] = float("nan")
+    return out
+
+
+def noise_cv(round_medians: list) -> float:
+    """Noise floor: mean over archs of the CV (%) of their per-round medians."""
+    cvs = [float(np.std(r) / np.mean(r) * 100.0) for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
+    return float(np.mean(cvs)) if cvs else float("nan")
+
+
+def write_csv(rows: list, path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def scatter_plot(predicted, measured, path, title: str) -> None:
+    """Predicted vs measured with y = x and ±5 % / ±10 % bands (TuNAS Figure 4 style)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p, m = np.asarray(predicted), np.asarray(measured)
+    lo, hi = float(min(p.min(), m.min())) * 0.95, float(max(p.max(), m.max())) * 1.05
+    x = np.linspace(lo, hi, 50)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    ax.fill_between(x, x * 0.9, x * 1.1, color="tab:orange", alpha=0.15, label="±10%")
+    ax.fill_between(x, x * 0.95, x * 1.05, color="tab:green", alpha=0.25, label="±5%")
+    ax.plot(x, x, "k-", lw=1, label="y = x")
+    ax.scatter(m, p, s=12, color="tab:blue", label="archs")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def validate_table(table, space, archs: list, store, out_dir=None, title: str = "") -> dict:
+    """Predict `archs` with `table`, compare with their measurements in `store`, write the outputs."""
+    from .profiling import arch_key
+
+    results = store.results("arch")
+    rows, preds, meas, round_meds = [], [], [], []
+    estimated = set()
+    for a in archs:
+        key = arch_key(a)
+        r = results[key]
+        pred = table.predict(a)
+        estimated |= set(pred.estimated)
+        preds.append(pred.latency_ms)
+        meas.append(r["ms"])
+        per_round = [float(np.median(json.loads(s))) for (s,) in store.db.execute(
+            "SELECT samples FROM rounds WHERE fp=? AND key=? ORDER BY round", (store.fp, key))]
+        round_meds.append(per_round)
+        rows.append({"indices": format_indices(a.indices) if a.indices is not None else "", "name": a.name,
+                     "macs": a.macs, "predicted_ms": round(pred.latency_ms, 4), "measured_ms": round(r["ms"], 4),
+                     "mad_ms": round(r["mad"], 4), "error_pct": round((pred.latency_ms - r["ms"]) / r["ms"] * 100, 3),
+                     "estimated_ops": len(pred.estimated)})
+    report = fidelity_metrics(preds, meas)
+    report.update(noise_cv_pct=noise_cv(round_meds), estimated_keys=len(estimated), space=space.name,
+                  lut_method=table.data.get("method"), lut_granularity=table.granularity,
+                  lut=table.source, measured_on=store.fingerprint)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+        write_csv(rows, out_dir / "archs.csv")
+        scatter_plot(preds, meas, out_dir / "scatter.png", title or
+                     f"{space.name}: MAPE {report['mape']:.2f}%, τ {report['kendall_tau']:.3f}, "
+                     f"{report['within_5_pct']:.0f}% within ±5%")
+    return report
