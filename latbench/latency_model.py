@@ -6,6 +6,12 @@ table over the joint values of its decisions, filled by the LUT (estimates inclu
   expected_latency(probs)       = base + Σ_f Σ_j T_f[j] Π_d p_d[j_d]     (torch contraction)
 which is exact for independent categorical decisions and equals LatencyTable.predict on the
 decoded archs (tests check both).
+
+latency() computes every factor's position in one concatenated table with a single small matrix
+product (indices as floats times a [decisions + 1, factors] matrix of strides, the last row the
+tables' offsets): every term is a small non-negative integer, so float32 is exact while the
+concatenated table has at most 2**24 entries (float64 otherwise). Then one gather and a row sum.
+benchmarks/latency_model_throughput.py measures it.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from .errors import BadInput
 
 
 class LatencyModel:
-    CHUNK = 8192
+    CHUNK = 2048  # rows per step: keeps the [chunk, decisions] and [chunk, factors] temporaries in cache
     def __init__(self, space, table):
         self.space, self.table = space, table
         self.sizes = np.array(space.sizes, dtype=np.int64)
@@ -38,26 +44,46 @@ class LatencyModel:
         # one concatenated table + offsets: a single gather for the whole batch
         self._offsets = np.cumsum([0] + [f[2].size for f in self.factors])[:-1].astype(np.int64)
         self._flat = np.concatenate([f[2] for f in self.factors]) if self.factors else np.zeros(0)
-        if self.factors:
-            self._pos = np.concatenate([f[0] for f in self.factors])
-            self._stride = np.concatenate([f[1] for f in self.factors])
-            self._starts = np.cumsum([0] + [len(f[0]) for f in self.factors])[:-1].astype(np.int64)
+        # joint = [indices, 1] @ _joint_matrix: per factor Σ stride * index + the table's offset
+        n_dec = len(self.sizes)
+        exact32 = self._flat.size <= 2 ** 24  # every partial sum is an integer below the table size
+        self._joint_dtype = np.float32 if exact32 else np.float64
+        self._joint_matrix = np.zeros((n_dec + 1, len(self.factors)), dtype=self._joint_dtype)
+        for f, (pos, strides, _, _) in enumerate(self.factors):
+            for d, st in zip(pos, strides):
+                self._joint_matrix[d, f] += st
+        self._joint_matrix[n_dec] = self._offsets
+        self._ones = np.ones(len(self.factors))
 
     def latency(self, indices) -> np.ndarray:
-        """Predicted ms for a batch of index lists (shape [B, D] or [D])."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """Predicted ms for a batch of index lists (shape [B, D] or [D]); any integer dtype."""
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            idx = idx.astype(np.int64)
         single = idx.ndim == 1
         idx = np.atleast_2d(idx)
-        if idx.shape[1] != len(self.sizes):
-            raise BadInput(f"indices: space {self.space.name} has {len(self.sizes)} decisions, got {idx.shape[1]}")
+        n_dec = len(self.sizes)
+        if idx.ndim != 2 or idx.shape[1] != n_dec:
+            raise BadInput(f"indices: space {self.space.name} has {n_dec} decisions, got {idx.shape[-1]}")
         total = np.full(idx.shape[0], self.base_ms + self.const_ms)
-        if self.factors:
-            for lo in range(0, idx.shape[0], self.CHUNK):  # chunks keep the [B, P] temporaries in cache
+        if self.factors and idx.shape[0]:
+            buf = np.empty((min(self.CHUNK, idx.shape[0]), n_dec + 1), dtype=self._joint_dtype)
+            buf[:, n_dec] = 1  # picks up the offsets row
+            signed = idx.dtype.kind == "i"
+            for lo in range(0, idx.shape[0], self.CHUNK):
                 part = idx[lo:lo + self.CHUNK]
-                contrib = part[:, self._pos] * self._stride  # [b, P], positions grouped by factor
-                joint = np.add.reduceat(contrib, self._starts, axis=1)  # [b, F] index within each table
-                total[lo:lo + self.CHUNK] += self._flat[joint + self._offsets].sum(axis=1)
+                if (part.max(axis=0) >= self.sizes).any() or (signed and part.min() < 0):
+                    self._bad_index(part, lo)
+                b = part.shape[0]
+                buf[:b, :n_dec] = part
+                joint = (buf[:b] @ self._joint_matrix).astype(np.intp)  # [b, F] into the concatenated table
+                total[lo:lo + b] += self._flat.take(joint) @ self._ones
         return total[0] if single else total
+
+    def _bad_index(self, part, lo):
+        row, d = np.argwhere((part < 0) | (part >= self.sizes))[0]
+        raise BadInput(f"indices[{lo + row}][{d}] ({self.space.choices[d].name}): index {int(part[row, d])} "
+                       f"out of range 0..{int(self.sizes[d]) - 1}")
 
     def expected_latency(self, probs):
         """Differentiable expected latency; `probs` is a list of 1-D torch tensors, one per decision."""

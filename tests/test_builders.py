@@ -38,12 +38,13 @@ TINY = arch_of("tiny", 32, [
     {"type": "fc", "out": 10}])
 
 # Odd resolution, 4 input channels, k7 stride 2, stride-2 pointwise conv, depthwise with multiplier 2,
-# a block with residual disabled, fc -> 1x1 conv -> fc.
+# a block with residual disabled, a forced 1x1 expansion with mid == in, fc -> 1x1 conv -> fc.
 TINY2 = arch_of("tiny2", 33, [
     {"type": "conv", "out": 24, "kernel": 5, "stride": 2, "act": "relu6"},
     {"type": "mbconv", "expand": 6, "out": 24, "kernel": 7, "stride": 2, "se": 4, "se_gate": "hsigmoid",
      "act": "swish"},
     {"type": "mbconv", "mid": 48, "out": 24, "kernel": 3, "stride": 1, "act": "hswish", "residual": False},
+    {"type": "mbconv", "expand": 1, "expand_conv": True, "out": 24, "kernel": 3, "act": "relu"},
     {"type": "conv", "out": 48, "kernel": 3, "stride": 1, "groups": 24, "act": "relu"},
     {"type": "conv", "out": 32, "kernel": 1, "stride": 2, "act": "swish"},
     {"type": "pool"},
@@ -141,6 +142,8 @@ def test_torch_build_is_deterministic_and_named():
     assert [n for n, m in a.L2.named_children() if m is not None] == ["expand", "dw", "se", "project"]
     assert [n for n, m in a.L1.named_children() if m is not None] == ["dw", "se", "project", "add"]
     assert a.L0.bn.running_var.min() > 0.5 and a.L0.bn.running_mean.abs().max() > 0  # not identity BN
+    assert build_torch(TINY2).L3.expand is not None  # expand_conv forces it although mid == in
+    assert build_torch_op(OPS[5])[0].L0.expand is not None and OPS[5]["x"] == 1
 
 
 # ---------------------------------------------------------------------- whole networks
@@ -188,15 +191,16 @@ OPS = [make_op("conv", r=16, i=8, o=16, k=3, s=2, g=1, act="relu6", bn=1),
        make_op("conv", r=1, i=32, o=64, k=1, s=1, g=1, act="hswish", bn=0),
        make_op("mbconv", r=16, i=16, o=16, m=48, k=5, s=1, se=8, gate="hsigmoid", act="hswish", res=1),
        make_op("mbconv", r=16, i=16, o=24, m=16, k=3, s=2, se=0, gate="sigmoid", act="relu", res=0),
+       make_op("mbconv", r=8, i=16, o=16, m=16, x=1, k=3, s=1, se=4, gate="sigmoid", act="relu6", res=1),
        make_op("se", r=8, c=32, se=8, gate="sigmoid"),
        make_op("add", r=8, c=32),
        make_op("pool", r=7, c=32),
        make_op("fc", i=32, o=10, act="relu")]
-OUT_SHAPES = [(1, 16, 8, 8), (1, 16, 8, 8), (1, 64, 1, 1), (1, 16, 16, 16), (1, 24, 8, 8), (1, 32, 8, 8),
-              (1, 32, 8, 8), (1, 32, 1, 1), (1, 10)]
+OUT_SHAPES = [(1, 16, 8, 8), (1, 16, 8, 8), (1, 64, 1, 1), (1, 16, 16, 16), (1, 24, 8, 8), (1, 16, 8, 8),
+              (1, 32, 8, 8), (1, 32, 8, 8), (1, 32, 1, 1), (1, 10)]
 
 
-@pytest.mark.parametrize("op, out_shape", zip(OPS, OUT_SHAPES), ids=[o.kind for o in OPS])
+@pytest.mark.parametrize("op, out_shape", list(zip(OPS, OUT_SHAPES)), ids=[o.kind for o in OPS])
 def test_op_builders(op, out_shape, cache, tmp_path):
     pytest.importorskip("tensorflow")
     from latbench.build.tflite_convert import to_tflite

@@ -268,3 +268,43 @@ def test_registry():
     assert get_space("proxylessnas") is get_space("proxylessnas")
     with pytest.raises(BadInput, match=r"space: unknown space 'x' \(known: proxylessnas, "):
         get_space("x")
+
+
+# ---------------------------------------------------------------------- expansion ratio 1
+def test_ratio_one_bottleneck_keeps_its_expansion_conv():
+    space = get_space("mobilenetv3-like")
+    names = [c.name for c in space.choices]
+    idx = [0] * space.num_decisions
+    for pos, c in enumerate(space.choices):  # every layer present, expansion 6 except in two layers
+        if c.name.endswith("/op"):
+            idx[pos] = c.options.index("layer")
+        elif c.name.endswith("/expansion"):
+            layer = c.name.rsplit("/", 1)[0]  # a residual layer and a block's first layer get ratio 1
+            idx[pos] = c.options.index(1.0 if layer in ("block2/layer1", "block3/layer0") else 6.0)
+    arch = space.decode(idx)
+    present = [s.spec.name for s in space.settings(idx) if s.spec.kind in ("sepconv", "bneck") and s.present]
+    mb = [s for s in arch.shapes() if s.type == "mbconv"]
+    for layer in ("block2/layer1", "block3/layer0"):
+        s = mb[present.index(layer)]
+        assert s.mid == s.cin and s.expand and s.layer["expand_conv"] is True
+        ops = [u for u in decompose(arch, "layer") if u.layer_index == s.index]
+        assert [u.part for u in ops][:2] == ["expand", "dw"]
+        assert ops[0].op.key.startswith(f"conv:r={s.hin}:i={s.cin}:o={s.cin}:k=1:s=1:g=1:")
+        block = [u.op for u in decompose(arch, "block") if u.layer_index == s.index][0]
+        assert block["x"] == 1 and block["m"] == block["i"]
+        k = s.layer["kernel"]
+        assert s.macs == s.cin * s.cin * s.hin ** 2 + k * k * s.cin * s.hout ** 2 + \
+            2 * s.cin * s.layer["se"] + s.cin * s.cout * s.hout ** 2
+    # depthwise-separable layers (mid == in as well) have no expansion conv
+    sep = mb[present.index("block0/layer2")] if "block0/layer2" in present else None
+    assert sep is None or (not sep.expand and sep.layer["expand_conv"] is None)
+    # the flag survives the file format, and encode needs it: without it the network is not TuNAS's
+    d = arch.to_dict()
+    assert sum(1 for L in d["layers"] if L.get("expand_conv")) == 2
+    assert space.encode(parse_arch(d)) == idx
+    d.pop("indices")
+    assert space.encode(parse_arch(d)) == space.canonical(idx)
+    for L in d["layers"]:
+        L.pop("expand_conv", None)
+    with pytest.raises(BadInput, match=r"layers\[\d+\]: expand False, expected True"):
+        space.encode(parse_arch(d))

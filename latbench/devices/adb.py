@@ -167,6 +167,9 @@ class Adb:
     def resolve_serial(self) -> str:
         """The serial to talk to; checks that it is attached and usable, else raises AdbError."""
         devices = self.list_devices()
+        if not devices:
+            raise AdbError("no Android device attached (adb devices lists none): connect the phone by USB "
+                           "and enable USB debugging", "no-device")
         if self.serial:
             states = [st for s, st in devices if s == self.serial]
             if not states:
@@ -175,9 +178,6 @@ class Adb:
                                "no-device")
             self._check_state(self.serial, states[0])
             return self.serial
-        if not devices:
-            raise AdbError("no Android device attached (adb devices lists none): connect the phone by USB "
-                           "and enable USB debugging", "no-device")
         ready = [s for s, st in devices if st == "device"]
         if len(ready) > 1:
             raise AdbError(f"several Android devices attached ({', '.join(ready)}): pass the serial of "

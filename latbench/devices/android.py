@@ -29,10 +29,12 @@ executable. Pushed model files are removed on ``close()``.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,10 +221,12 @@ class AndroidDevice(Device):
     """An Android phone over adb, timing `.tflite` files with the stock benchmark_model binary."""
 
     runtime = "tflite-benchmark_model"
+    CONDITIONS_REUSE_S = 2.0
 
     def __init__(self, serial: str | None = None, benchmark_model=None, threads: int = 1, cpu_mask=None,
                  use_xnnpack: bool = True, batch: int = 1, name: str = "pixel1", cache_dir=None,
-                 adb_path: str | None = None, timeout: float = 900.0, adb: Adb | None = None):
+                 adb_path: str | None = None, timeout: float = 900.0, adb: Adb | None = None,
+                 remember: bool = True):
         if threads < 1:
             raise ValueError("threads must be >= 1")
         self.name = name
@@ -234,6 +238,8 @@ class AndroidDevice(Device):
         self.adb_path = adb_path
         self.timeout = float(timeout)
         self._benchmark_model_option = benchmark_model
+        self.remember = remember
+        self._remembered = False
         if cpu_mask is None:
             cpu_mask = PIXEL1_CPU_MASK if name == "pixel1" else "auto"
         self._cpu_mask_option = cpu_mask
@@ -244,6 +250,8 @@ class AndroidDevice(Device):
         self._binary_sha = None
         self._pushed = {}  # remote path -> PreparedModel
         self._fingerprint = None
+        self._runs_done = 0  # benchmark_model invocations so far
+        self._last_conditions = None  # (monotonic time, runs_done, dict)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -280,11 +288,20 @@ class AndroidDevice(Device):
         return format(1 << best[1], "x")
 
     def benchmark_model_path(self) -> Path:
+        """The host binary (option > $LATBENCH_BENCHMARK_MODEL > config); an option that names an
+        existing file is remembered in the user config, so it is given once."""
         path, where = configured_benchmark_model(self._benchmark_model_option)
         if path is None:
             raise DeviceError(f"{where}: {HOW_TO_GET}")
         if not path.is_file():
             raise DeviceError(f"benchmark_model binary {path} (from {where}) does not exist: {HOW_TO_GET}")
+        if where == "option" and self.remember and not self._remembered:
+            self._remembered = True
+            try:
+                if _read_config().get(CONFIG_KEY) != str(path.resolve()):
+                    set_configured_benchmark_model(path)
+            except (OSError, DeviceError) as exc:
+                warnings.warn(f"could not remember the benchmark_model path in {config_path()}: {exc}")
         return path
 
     def _setup_dir(self) -> None:
@@ -340,6 +357,7 @@ class AndroidDevice(Device):
         self._setup_binary()
         res = self.adb.shell(self._command(prepared, runs, max(0, int(warmup)), min_warmup_s, op_profiling),
                              timeout=self.timeout, check=False)
+        self._runs_done += 1
         if res.returncode != 0:
             try:
                 parse_benchmark_output(res.output)
@@ -430,11 +448,19 @@ class AndroidDevice(Device):
         return self._run(prepared, runs, warmup, min_warmup_s, op_profiling=True)["nodes"]
 
     def conditions(self) -> dict:
-        """Governor and frequency of the pinned core(s) and every thermal zone: one adb shell call."""
+        """Governor and frequency of the pinned core(s) and every thermal zone: one adb shell call.
+
+        A reading taken less than CONDITIONS_REUSE_S ago with no benchmark run since is reused, so
+        the protocol's before/after reads and measure()'s own cost one adb call, not two."""
+        last = self._last_conditions
+        if last is not None and last[1] == self._runs_done and time.monotonic() - last[0] < self.CONDITIONS_REUSE_S:
+            return copy.deepcopy(last[2])
         self._setup_dir()
         cores = self.cores
         res = self.adb.shell(["sh", REMOTE_CONDITIONS] + [str(c) for c in cores], timeout=30)
-        return parse_conditions(res.stdout, cores)
+        cond = parse_conditions(res.stdout, cores)
+        self._last_conditions = (time.monotonic(), self._runs_done, cond)
+        return copy.deepcopy(cond)
 
     def close(self) -> None:
         """Remove the model files this instance pushed (the binary and scripts stay for reuse)."""

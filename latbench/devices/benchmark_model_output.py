@@ -69,6 +69,11 @@ def _num(text: str) -> float:
     return float(text)
 
 
+def _ms(us_text: str) -> float:
+    """microseconds as printed -> milliseconds (rounded to the nanosecond: no float dust)."""
+    return round(float(us_text) / 1000.0, 9)
+
+
 def parse_stat_line(line: str) -> dict | None:
     """One ``Stat``/``StatWithPercentiles`` line -> {count, first_ms, ..., p95_ms} (us -> ms).
 
@@ -83,7 +88,7 @@ def parse_stat_line(line: str) -> dict | None:
         return None
     out = {"count": int(float(kv["count"]))}
     for key in _STAT_KEYS:
-        out[f"{key}_ms"] = _num(kv[key]) / 1000.0 if key in kv else None
+        out[f"{key}_ms"] = _ms(kv[key]) if key in kv else None
     if out["count"] > 0 and out["avg_ms"] is None and out["curr_ms"] is not None:
         # all same: every run took `curr`
         for key in ("first_ms", "min_ms", "max_ms", "avg_ms"):
@@ -105,7 +110,7 @@ def _parse_summary(rest: str) -> dict:
         m = re.match(r"\s*(%s)" % _NUM, value)
         if not m:
             continue
-        ms = _num(m.group(1)) / 1000.0
+        ms = _ms(m.group(1))
         if key == "init":
             out["init_ms"] = ms
         elif key == "first inference":
@@ -292,10 +297,10 @@ def parse_benchmark_output(text) -> dict:
     if inference is None and "inference_avg_ms" in summary:
         inference = {"count": None, **{f"{k}_ms": None for k in _STAT_KEYS}}
         inference["avg_ms"] = summary["inference_avg_ms"]
+    if inference is not None and inference["count"] == 0:
+        raise DeviceError(f"benchmark_model made no timed runs (count=0): {_problem_lines(lines)}")
     if inference is None or inference["avg_ms"] is None:
         raise DeviceError(f"benchmark_model output has no inference timings: {_problem_lines(lines)}")
-    if inference["count"] == 0:
-        raise DeviceError(f"benchmark_model made no timed runs (count=0): {_problem_lines(lines)}")
     if not inference["avg_ms"] > 0:
         raise DeviceError(f"benchmark_model reported a non-positive inference time ({inference['avg_ms']} ms)")
 

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from collections import defaultdict
 
-_NODE = re.compile(r"(?:^|[/._])L(\d+)(?:[/._](expand|dw|se|project|add))?(?:[/._]|$)")
+from ..build import parse_layer_name
 
 
 def node_slot(name: str):
     """(layer index, part) encoded in a node/module name, or (None, "") for unmapped nodes."""
-    m = _NODE.search(name)
-    if not m:
-        return None, ""
-    return int(m.group(1)), m.group(2) or ""
+    return parse_layer_name(name) or (None, "")
 
 
 def ort_node_profile(onnx_path, runs: int = 20, warmup: int = 5) -> list:

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from ..arch import Arch, normalise_layer
 from ..errors import BadInput
 from ..ops import Op, decompose
-from .base import Choice, SearchSpace
+from .base import Choice, Factor, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -250,6 +250,71 @@ class _StagedSpace(SearchSpace):
                     seen.add(op.key)
                     out.append(op)
         return out
+
+    # -------------------------------------------------------------- cost factors
+    def _block_contexts(self) -> list[tuple[int, int]]:
+        """(input channels, input resolution) of every searchable block, network order.
+
+        Fixed by the stage structure: a stage's first block is always kept and every stage's
+        output width is fixed, so a first block takes the previous stage's width and the stride
+        pattern of the kept blocks (only first blocks stride) fixes every resolution; a later
+        block takes its own stage's width. Depth only removes width-preserving, stride-1 blocks.
+        """
+        c = self.FIXED_BLOCK[1]
+        h = -(-self.RESOLUTION // self.STEM[2])  # the fixed block is stride 1
+        out = []
+        for si, b in self.blocks:
+            st = self.STAGES[si]
+            out.append((c, h))
+            if b == 0:
+                h = -(-h // st.stride)
+            c = st.out
+        return out
+
+    def cost_factors(self, granularity: str = "block") -> list:
+        """Stem, fixed block, head conv, pool and fc as one constant Factor, then one Factor per
+        searchable block over its own decisions (op; op and width in `tfnas-mbv2`) plus, for a
+        block after the first of its stage, the stage's depth decision (the block contributes no
+        ops when the depth removes it). A block's ops do not depend on anything else: its input
+        width and resolution are fixed (see `_block_contexts`) and its residual add is stride 1
+        with in == out, i.e. exactly the non-first blocks of a stage."""
+        self.check_granularity(granularity)
+        # constant part: the layers before and after the searchable blocks of any arch
+        ref = self.decode([0] * len(self.choices))
+        n_layers = len(ref.layers)
+        const_layers = {0, 1, n_layers - 3, n_layers - 2, n_layers - 1}
+        const_ops = tuple(u.op for u in decompose(ref, granularity) if u.layer_index in const_layers)
+        factors = [Factor((), lambda values, _ops=const_ops: list(_ops), "stem+fixed+head")]
+        n0 = self.FIRST_STAGE_NUMBER
+        for pos, ((si, b), (cin, hin)) in enumerate(zip(self.blocks, self._block_contexts())):
+            own = tuple(sorted(self._block_candidates(pos)[0]))
+            dpos = self.depth_decision(si) if b > 0 else None
+            decisions = own + ((dpos,) if dpos is not None else ())
+            factors.append(Factor(decisions, self._block_factor_ops(pos, si, b, cin, hin, own, dpos, granularity),
+                                  f"stage{si + n0}/block{b + 1}"))
+        return factors
+
+    def _block_factor_ops(self, pos, si, b, cin, hin, own, dpos, granularity):
+        st = self.STAGES[si]
+        depth_options = self.choices[dpos].options if dpos is not None else None
+        cache = {}
+
+        def ops(values):
+            values = tuple(int(v) for v in values)
+            if values not in cache:
+                if dpos is not None and depth_options[values[-1]] <= b:
+                    cache[values] = ()  # removed by the stage's depth
+                else:
+                    idx = [0] * len(self.choices)
+                    for p, v in zip(own, values):
+                        idx[p] = v
+                    mid, k, se = self._block_spec(idx, pos, cin)
+                    layer = _mbconv(mid, st.out, k, st.stride if b == 0 else 1, st.act, se)
+                    block = Arch(layers=[layer], name=f"{self.name}/block{pos}", resolution=hin, in_channels=cin)
+                    cache[values] = tuple(u.op for u in decompose(block, granularity))
+            return list(cache[values])
+
+        return ops
 
 
 # ====================================================================== tfnas

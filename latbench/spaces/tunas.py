@@ -14,7 +14,9 @@ How TuNAS layers become latbench layers:
   the MobileNetV3 head's second 1x1 conv (after the pool, no batch norm) gets `"bn": false`.
 - depthwise-separable conv -> `mbconv` with `mid == in` (no expansion conv).
 - inverted bottleneck -> `mbconv` with absolute `mid = scale_filters(in, ratio, 8)`
-  (round half up to a multiple of 8, at least 8); squeeze-excite channels
+  (round half up to a multiple of 8, at least 8), always with its 1x1 expansion conv: where
+  `mid == in` (expansion ratio 1, mobilenetv3-like only) the layer says so with
+  `"expand_conv": true`, which `encode` requires there; squeeze-excite channels
   `make_divisible(mid * 0.25, 8)` with a plain sigmoid gate (TuNAS `rematlib/mobile_model_v3.py`:
   `_SQUEEZE_AND_EXCITE_RATIO = 0.25`, `se_gating_activation` defaults to `SIGMOID` = `tf.nn.sigmoid`).
 - layers that TuNAS does not wrap in a `ResidualSpec` (the first layer of every block) get
@@ -23,9 +25,17 @@ How TuNAS layers become latbench layers:
 - a global pool and an `fc` to 1000 classes close the network (TuNAS's classifier is a 1x1 conv
   on the pooled map, outside the search-space spec and without a cost feature).
 
-Known limitation of the `latbench-arch/1` format: an inverted bottleneck with expansion ratio 1
-(mobilenetv3-like only) has a 1x1 expansion conv in TuNAS, but an `mbconv` with `mid == in` has
-none, so such layers decode without it (their MACs and ops miss that one 1x1 conv).
+Expansion ratio 1 (formerly a known limitation): TuNAS keeps the 1x1 expansion conv of an
+inverted bottleneck with ratio 1, while a `latbench-arch/1` `mbconv` with `mid == in` has none by
+default. The decoder writes `"expand_conv": true` on such layers, so their MACs and ops include
+that conv, exactly as in TuNAS; an arch without it is a different network and `encode` rejects it.
+
+Cost factors (`cost_factors`, for `LatencyModel`): one Factor per layer position that has ops
+(granularity block/layer: its latbench ops; tunas-layer: its TuNAS cost-model term), depending only
+on the decisions that layer reads: its input width (the previous block's width for a block's first
+layer, else its own block's), its block's width, and its own kernel / expansion / SE / skip
+decisions; single-option decisions are constants and left out. Plus one Factor for the `fc`
+(the last block's width). The factors' keys are exactly the arch's keys, for every index list.
 
 Cardinality (`SearchSpace.cardinality`, the product of the option counts) is counted the way
 TuNAS Table 1 counts it, as an upper bound: a skippable layer contributes all its
@@ -38,13 +48,14 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..arch import Arch, normalise_layer
 from ..errors import BadInput
 from ..ops import Op, decompose
-from .base import Choice, SearchSpace
+from .base import Choice, Factor, SearchSpace
 
 DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "tunas_pixel1_cost_model.json"
 RESOLUTION = 224
@@ -222,12 +233,41 @@ def build_template(key: str) -> Template:
     return Template(key, space["description"], blocks, tuple(choices), tuple(positions))
 
 
+def resolve_setting(tmpl: Template, block: Block, spec: LayerSpec, value) -> LayerSetting:
+    """`spec` (a layer position of `block`) resolved; `value(position)` gives a decision's option value.
+
+    A block's first layer reads the previous block's width (the network input for block 0), every
+    other layer its own block's width."""
+    if spec.layer == 0:
+        cin = value(tmpl.blocks[block.index - 1].width_pos) if block.index else IN_CHANNELS
+    else:
+        cin = value(block.width_pos)
+    val = {f: value(p) for f, p in spec.decisions}
+    return LayerSetting(spec, cin, value(block.width_pos), val.get("kernel", spec.kernel), val.get("expansion"),
+                        bool(val.get("se", False)), val.get("op", "layer") != "skip")
+
+
+def input_width_pos(tmpl: Template, block: Block, spec: LayerSpec) -> int | None:
+    """Decision position of `spec`'s input width (None: the network input, a constant)."""
+    if spec.layer == 0:
+        return tmpl.blocks[block.index - 1].width_pos if block.index else None
+    return block.width_pos
+
+
+def setting_inputs(tmpl: Template, block: Block, spec: LayerSpec) -> tuple:
+    """Decision positions `resolve_setting` reads for `spec` (input width, block width, own decisions)."""
+    pos = [input_width_pos(tmpl, block, spec), block.width_pos] + [p for _, p in spec.decisions]
+    return tuple(p for p in dict.fromkeys(pos) if p is not None)
+
+
 # ---------------------------------------------------------------------- spaces
 def _mbconv(s: LayerSetting) -> dict:
     mid = s.mid
     return {"type": "mbconv", "mid": mid, "out": s.cout, "kernel": s.kernel, "stride": s.spec.stride,
             "se": se_channels(mid) if s.se else 0, "se_gate": SE_GATE, "act": s.spec.act,
-            "residual": None if s.spec.residual else False}
+            "residual": None if s.spec.residual else False,
+            # TuNAS's inverted bottleneck always has its 1x1 expansion conv, also at ratio 1 (mid == in)
+            "expand_conv": True if s.spec.kind == "bneck" and mid == s.cin else None}
 
 
 def _latbench_layer(s: LayerSetting) -> dict | None:
@@ -244,7 +284,7 @@ def _latbench_layer(s: LayerSetting) -> dict | None:
 
 
 _SIGNATURE = ("type", "in", "out", "resolution", "mid", "residual", "kernel", "stride", "groups", "bn", "act",
-              "se", "se_gate")
+              "se", "se_gate", "expand")
 
 
 def _signature(arch: Arch) -> list[tuple]:
@@ -254,7 +294,8 @@ def _signature(arch: Arch) -> list[tuple]:
         L = s.layer
         se = L.get("se", 0)
         out.append((s.type, s.cin, s.cout, s.hin, s.mid, s.residual, L.get("kernel"), L.get("stride"),
-                    L.get("groups"), L.get("bn"), L.get("act"), se, L.get("se_gate") if se else None))
+                    L.get("groups"), L.get("bn"), L.get("act"), se, L.get("se_gate") if se else None,
+                    s.expand if s.type == "mbconv" else None))
     return out
 
 
@@ -289,19 +330,11 @@ class TunasSpace(SearchSpace):
         idx = self.check_indices(indices)
         tmpl = self.template
         opts = [c.options for c in tmpl.choices]
-        widths = [b.widths[idx[b.width_pos]] for b in tmpl.blocks]
-        out = []
-        for b in tmpl.blocks:
-            for spec in b.layers:
-                if spec.layer == 0:
-                    cin = widths[b.index - 1] if b.index else IN_CHANNELS
-                else:
-                    cin = widths[b.index]
-                val = {f: opts[p][idx[p]] for f, p in spec.decisions}
-                out.append(LayerSetting(spec, cin, widths[b.index], val.get("kernel", spec.kernel),
-                                        val.get("expansion"), bool(val.get("se", False)),
-                                        val.get("op", "layer") != "skip"))
-        return out
+
+        def value(p):
+            return opts[p][idx[p]]
+
+        return [resolve_setting(tmpl, b, spec, value) for b in tmpl.blocks for spec in b.layers]
 
     def decode(self, indices, name: str | None = None) -> Arch:
         idx = self.check_indices(indices)
@@ -390,6 +423,17 @@ class TunasSpace(SearchSpace):
         self.check_granularity(granularity)
         return list(_space_ops(self.tunas_key, granularity))
 
+    # -------------------------------------------------------------- cost factors
+    def cost_factors(self, granularity: str = "block") -> list[Factor]:
+        """The arch's keys as a sum of Factors (see the module docstring), for `LatencyModel`.
+
+        Granularity `block` / `layer`: the latbench Ops of `decompose(decode(indices), granularity)`;
+        `tunas-layer`: one object with `.key` per present TuNAS layer, as `tunas_lut.tunas_arch_keys`.
+        For every index list the factors' keys are exactly the arch's keys (as a multiset)."""
+        if granularity != TUNAS_GRANULARITY:
+            self.check_granularity(granularity)
+        return list(_cost_factors(self.tunas_key, granularity))
+
     # -------------------------------------------------------------- references
     def reference_models(self) -> dict:
         """{name: index list} for every architecture the data file writes out for this space.
@@ -425,6 +469,84 @@ class TunasSpace(SearchSpace):
         return idx
 
 
+TUNAS_GRANULARITY = "tunas-layer"  # latbench.tunas_lut.GRANULARITY (imported TuNAS tables)
+TunasTerm = namedtuple("TunasTerm", "key")  # a tunas-layer cost factor's "op": just the table key
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_ops(layer_items: tuple, cin: int, hin: int, granularity: str) -> tuple:
+    """Ops of one latbench layer (sorted items) with `cin` input channels at resolution `hin`."""
+    layer = normalise_layer(dict(layer_items), "op")
+    mini = Arch(layers=[layer], resolution=hin, in_channels=cin)
+    return tuple(use.op for use in decompose(mini, granularity))
+
+
+def _fc_ops(cin: int, granularity: str) -> tuple:
+    return _unit_ops((("out", NUM_CLASSES), ("type", "fc")), cin, 1, granularity)
+
+
+def _layer_factor_ops(tmpl: Template, block: Block, spec: LayerSpec, decisions: tuple, granularity: str):
+    """Factor.ops for one layer position: values at `decisions` -> its ops (keys) in the arch."""
+    opts = [c.options for c in tmpl.choices]
+
+    @functools.lru_cache(maxsize=None)
+    def ops(values: tuple) -> tuple:
+        at = dict(zip(decisions, values))
+
+        def value(p):
+            return opts[p][at.get(p, 0)]  # positions not in `decisions` have a single option
+
+        s = resolve_setting(tmpl, block, spec, value)
+        if granularity == TUNAS_GRANULARITY:
+            if not s.present:
+                return ()
+            from ..tunas_cost_model import feature_index  # (imports this module)
+            from ..tunas_lut import term_key
+
+            e = spec.entry
+            _, _, c = feature_index(s)
+            label = e["choice_features"][c]
+            if label == "skip":
+                return ()
+            return (TunasTerm(term_key(e["name"], s.cout, s.cin if e["input_filters_options"] else None, label)),)
+        layer = _latbench_layer(s)
+        if layer is None:
+            return ()
+        return _unit_ops(tuple(sorted(layer.items())), s.cin, spec.hin, granularity)
+
+    return ops
+
+
+@functools.lru_cache(maxsize=None)
+def _cost_factors(key: str, granularity: str) -> tuple:
+    tmpl = build_template(key)
+    sizes = [len(c) for c in tmpl.choices]
+    factors = []
+    for b in tmpl.blocks:
+        for spec in b.layers:
+            if granularity == TUNAS_GRANULARITY:
+                if not spec.has_cost:
+                    continue
+                e = spec.entry
+                fields = {_AXES[a["name"]] for a in e.get("choice_axes") or ()} | {"op"}  # -> c
+                reads = [input_width_pos(tmpl, b, spec)] if e["input_filters_options"] is not None else []  # i
+                reads += [b.width_pos] + [p for f, p in spec.decisions if f in fields]  # o, c
+            else:
+                if spec.kind in ("act", "endpoint"):
+                    continue  # merged into the conv before it / no computation
+                reads = setting_inputs(tmpl, b, spec)
+            decisions = tuple(p for p in dict.fromkeys(reads) if p is not None and sizes[p] > 1)
+            factors.append(Factor(decisions, _layer_factor_ops(tmpl, b, spec, decisions, granularity), spec.name))
+    if granularity != TUNAS_GRANULARITY:  # the fc after the pool: the last block's width
+        last = tmpl.blocks[-1]
+        opts = tmpl.choices[last.width_pos].options
+        if len(opts) > 1:
+            factors.append(Factor((last.width_pos,), lambda v, o=opts, g=granularity: _fc_ops(o[v[0]], g), "fc"))
+        else:
+            factors.append(Factor((), lambda v, w=opts[0], g=granularity: _fc_ops(w, g), "fc"))
+    return tuple(factors)
+
+
 @functools.lru_cache(maxsize=None)
 def _space_ops(key: str, granularity: str) -> tuple:
     tmpl = build_template(key)
@@ -450,10 +572,8 @@ def _space_ops(key: str, granularity: str) -> tuple:
         units[((("out", NUM_CLASSES), ("type", "fc")), w, 1)] = None
     ops = {}
     for layer_items, cin, hin in units:
-        layer = normalise_layer(dict(layer_items), f"{key} op")
-        mini = Arch(layers=[layer], resolution=hin, in_channels=cin)
-        for use in decompose(mini, granularity):
-            ops.setdefault(use.op.key, use.op)
+        for op in _unit_ops(layer_items, cin, hin, granularity):
+            ops.setdefault(op.key, op)
     return tuple(ops.values())
 
 

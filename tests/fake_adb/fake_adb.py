@@ -16,7 +16,8 @@ adb, with the device's filesystem kept in a host folder:
   ``Inference timings in us: Init: ..``, profiling tables without ``[start]``, separate init
   profile) or ``old`` (TFLite 1.x output: ``Average inference timings in us: Warmup: ..,
   no stats: ..``, tables with ``[start]`` and no section headers).
-- ``FAKE_ADB_UID``: what ``id -u`` says (default 2000, the shell user).
+- ``FAKE_ADB_UID``: what ``id -u`` says, also inside scripts (default 2000, the shell user).
+- ``FAKE_ADB_DELAY_S``: sleep this long before answering a device command (timeouts).
 
 Commands: ``devices [-l]``, ``[-s SERIAL] push LOCAL REMOTE``, ``[-s SERIAL] shell CMD``,
 ``start-server``, ``kill-server``, ``version``. ``shell`` runs a small sh: ``;`` ``&&`` ``||``,
@@ -34,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import re
 import shlex
 import shutil
@@ -57,10 +57,6 @@ CPUS = {0: (307200, 1593600), 1: (307200, 1593600), 2: (307200, 2150400), 3: (30
 THERMAL = [("tsens_tz_sensor0", "34"), ("tsens_tz_sensor1", "36"), ("tsens_tz_sensor2", "35"),
            ("tsens_tz_sensor3", "37"), ("tsens_tz_sensor4", "38"), ("pm8994_tz", "33000"),
            ("battery", "290"), ("bms", "27900")]
-
-
-class ShellExit(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------- the fake device
@@ -100,6 +96,11 @@ def init_root(root):
         _write(os.path.join(z, "type"), kind + "\n")
         _write(os.path.join(z, "temp"), temp + "\n")
     _write(os.path.join(root, ".host", "props.json"), json.dumps(PROPS, indent=1))
+    # scripts run by `sh` see the phone's `id`, not the host's
+    shim = os.path.join(root, ".host", "bin", "id")
+    _write(shim, '#!/bin/sh\nu="${FAKE_ADB_UID:-2000}"\n'
+                 'if [ "$1" = "-u" ]; then echo "$u"; else echo "uid=$u gid=$u"; fi\n')
+    os.chmod(shim, 0o755)
     _write(os.path.join(root, ".host", "initialised"), "1\n")
 
 
@@ -615,7 +616,8 @@ class Shell:
         if not os.path.isfile(host):
             err.write(f"sh: {args[0]}: No such file or directory\n")
             return 127
-        env = dict(os.environ, LATBENCH_ROOT=self.root)
+        env = dict(os.environ, LATBENCH_ROOT=self.root,
+                   PATH=os.path.join(self.root, ".host", "bin") + os.pathsep + os.environ.get("PATH", ""))
         proc = subprocess.run(["/bin/sh", host] + args[1:], env=env, capture_output=True, text=True,
                               cwd=self.root, timeout=600)
         out.write(proc.stdout)
@@ -707,6 +709,8 @@ def main(argv) -> int:
         fail(f"adb: unknown command {cmd}")
     device_check(serial_opt)
     flaky(root)
+    if os.environ.get("FAKE_ADB_DELAY_S"):
+        time.sleep(float(os.environ["FAKE_ADB_DELAY_S"]))
     if cmd == "push":
         if len(rest) < 2:
             fail("adb: push requires an argument")

@@ -1,0 +1,187 @@
+"""Weight-sharing supernet of a TuNAS space at a proxy width and resolution.
+
+Built from the space's template and `settings()` (the largest setting of every layer position
+allocates the weights), so it follows the space definition for all three TuNAS spaces:
+stem/head convs (kernel searchable in mobilenetv3-like), depthwise-separable convs, inverted
+bottlenecks (1x1 expansion, depthwise, optional squeeze-excite, 1x1 projection; residual where
+TuNAS has one), global pool, the MobileNetV3 post-pool 1x1 conv, and a linear classifier.
+
+Weight sharing (TuNAS section 4.1): one 1x1 expansion and one projection conv per layer
+position for all kernel sizes; one depthwise weight per position at the largest kernel with the
+centre k x k used for smaller kernels (operation collapsing); every width (block filters,
+expansion) uses the first N channels of the largest allocation (channel masking). A skipped
+layer is the identity.
+
+Proxy: every channel count x `width` (at least `min_channels`), input at `resolution`.
+Strides: the space's stride pattern, except that the earliest stride-2 layers become stride 1
+until the last feature map is at least `min_feature_map` pixels wide; at resolution 32 the
+ProxylessNAS pattern (total stride 32) would end on a 1x1 map, so the stem runs at stride 1
+and the network ends on 2x2 (recorded in result.json under `proxy.strides`).
+
+Rematerialisation (TuNAS appendix C): a layer that averages several ops (op warmup) is run
+under torch.utils.checkpoint when `remat` is on, so only its input is kept for the backward
+pass and the ops are recomputed one at a time there.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .layers import (SharedBatchNorm, SharedConv2d, SharedDepthwise, SharedLinear, SharedSqueezeExcite,
+                     activation)
+from .plan import MODULE_KINDS, Planner
+
+
+def _mean(outputs: list) -> torch.Tensor:
+    return outputs[0] if len(outputs) == 1 else torch.stack(outputs).mean(0)
+
+
+class ConvLayer(nn.Module):
+    """k x k conv + BN (or bias) + activation; a searched kernel averages its options under op warmup."""
+
+    def __init__(self, cin, cout, kernel, stride, act, bn):
+        super().__init__()
+        self.conv = SharedConv2d(cin, cout, kernel, stride, bias=not bn)
+        self.bn = SharedBatchNorm(cout) if bn else None
+        self.act = activation(act)
+
+    def forward(self, x, p):
+        outs = []
+        for k in p.kernels:
+            y = self.conv(x, p.cout, k)
+            outs.append(self.act(self.bn(y) if self.bn is not None else y))
+        return _mean(outs)
+
+
+class SepConvLayer(nn.Module):
+    """Depthwise k x k + BN + act, 1x1 pointwise + BN; residual where the space has one."""
+
+    def __init__(self, cin, cout, kernel, stride, act, residual):
+        super().__init__()
+        self.dw, self.bn1 = SharedDepthwise(cin, kernel, stride), SharedBatchNorm(cin)
+        self.pw, self.bn2 = SharedConv2d(cin, cout, 1), SharedBatchNorm(cout)
+        self.act, self.residual = activation(act), residual
+
+    def branch(self, x, p):
+        h = _mean([self.act(self.bn1(self.dw(x, k))) for k in p.kernels])
+        return self.bn2(self.pw(h, p.cout))
+
+    def forward(self, x, p):
+        return _finish(x, self.branch(x, p), p, self.residual)
+
+
+class BottleneckLayer(nn.Module):
+    """Inverted bottleneck: 1x1 expand + BN + act, depthwise + BN + act, [SE], 1x1 project + BN."""
+
+    def __init__(self, cin, mid, cout, kernel, stride, act, residual, se_hidden):
+        super().__init__()
+        self.expand, self.bn_e = SharedConv2d(cin, mid, 1), SharedBatchNorm(mid)
+        self.dw, self.bn_d = SharedDepthwise(mid, kernel, stride), SharedBatchNorm(mid)
+        self.se = SharedSqueezeExcite(mid, se_hidden) if se_hidden else None
+        self.project, self.bn_p = SharedConv2d(mid, cout, 1), SharedBatchNorm(cout)
+        self.act, self.residual = activation(act), residual
+
+    def branch(self, x, p):
+        h = self.act(self.bn_e(self.expand(x, p.mid)))
+        h = _mean([self.act(self.bn_d(self.dw(h, k))) for k in p.kernels])
+        if any(p.se):
+            h = _mean([self.se(h, p.se_hidden) if on else h for on in p.se])
+        return self.bn_p(self.project(h, p.cout))
+
+    def forward(self, x, p):
+        return _finish(x, self.branch(x, p), p, self.residual)
+
+
+def _finish(x, y, p, residual):
+    if p.skip_avg:
+        y = 0.5 * y  # mean of the layer and the skip (zero) option
+    return x + y if residual else y
+
+
+def proxy_strides(strides: list, resolution: int, min_feature_map: int) -> list:
+    """Set the earliest strides > 1 to 1 until resolution / total stride >= min_feature_map."""
+    out = list(strides)
+    total = 1
+    for s in out:
+        total *= s
+    for i, s in enumerate(out):
+        if resolution / total >= min_feature_map or total == 1:
+            break
+        if s > 1:
+            out[i] = 1
+            total //= s
+    return out
+
+
+class Supernet(nn.Module):
+    """The proxy supernet of a TuNAS space. forward(x, plan) with plan from `self.planner.plan(...)`."""
+
+    def __init__(self, space, num_classes: int, in_channels: int = 3, width: float = 0.25, min_channels: int = 8,
+                 resolution: int = 32, min_feature_map: int = 2, remat: bool = True):
+        super().__init__()
+        self.space, self.remat, self.resolution = space, remat, resolution
+        self.planner = Planner(space, width, min_channels)
+        pl = self.planner
+        specs = pl.specs
+        mods = [i for i, s in enumerate(specs) if s.kind in MODULE_KINDS]
+        strides = proxy_strides([specs[i].stride for i in mods], resolution, min_feature_map)
+        self.strides = dict(zip(mods, strides))
+        self.layers = nn.ModuleDict()
+        self.kinds = [s.kind for s in specs]
+        last = in_channels
+        for i, (spec, s) in enumerate(zip(specs, pl.max_settings)):
+            if spec.kind not in MODULE_KINDS:
+                continue
+            cin = in_channels if i == mods[0] else pl.proxy(s.cin)
+            cout = pl.proxy(s.cout)
+            kmax = self._kmax(spec, s)
+            if spec.kind == "conv":
+                m = ConvLayer(cin, cout, kmax, self.strides[i], spec.act, spec.bn)
+            elif spec.kind == "sepconv":
+                m = SepConvLayer(cin, cout, kmax, self.strides[i], spec.act, spec.residual)
+            else:
+                mid = pl.proxy(s.mid)
+                se_dec = dict(spec.decisions).get("se")
+                has_se = se_dec is not None and True in pl.options[se_dec]
+                hidden = max(pl.proxy(_se(m)) for m in range(1, s.mid + 1)) if has_se else 0
+                m = BottleneckLayer(cin, mid, cout, kmax, self.strides[i], spec.act, spec.residual, hidden)
+            self.layers[str(i)] = m
+            last = cout
+        self.classifier = SharedLinear(last, num_classes)
+
+    def _kmax(self, spec, s) -> int:
+        dec = dict(spec.decisions)
+        if "kernel" in dec:
+            return max(self.planner.options[dec["kernel"]])
+        return spec.kernel or 1 if spec.kind == "conv" else s.kernel
+
+    def describe(self) -> dict:
+        pl = self.planner
+        return {"width": pl.width, "min_channels": pl.min_channels, "resolution": self.resolution,
+                "strides": {self.planner.specs[i].name: s for i, s in self.strides.items()},
+                "parameters": sum(p.numel() for p in self.parameters())}
+
+    def forward(self, x: torch.Tensor, plan: list) -> torch.Tensor:
+        for i, kind in enumerate(self.kinds):
+            p = plan[i]
+            if kind == "pool":
+                x = F.adaptive_avg_pool2d(x, 1)
+                continue
+            if p is None:
+                continue
+            if not p.present:
+                continue  # skipped layer: identity
+            layer = self.layers[str(i)]
+            if self.remat and p.averaged and torch.is_grad_enabled() and self.training:
+                x = checkpoint(layer, x, p, use_reentrant=False)
+            else:
+                x = layer(x, p)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def _se(mid: int) -> int:
+    from latbench.spaces.tunas import se_channels
+
+    return se_channels(mid)
