@@ -7,9 +7,10 @@
 - context: whole random networks measured with the runtime's own per-node profiler; node times
   mapped back to ops through node names (layer index + part) and averaged per key; `base_ms` is
   the mean of (measured end-to-end − Σ mapped node time): session overhead and unmapped nodes.
-- fitted: whole random networks measured end to end; per-key latencies solved by ridge
-  regression toward the isolated table (x = x_iso + δ, min ‖Aδ − r‖² + α‖δ‖², α by
-  cross-validation, intercept = base correction), as TuNAS's linear Pixel-1 model does.
+- fitted: whole random networks measured end to end; per-key latencies solved by non-negative
+  ridge regression toward the isolated table (min ‖Ax + c − y‖² + α‖x − x_iso‖², x ≥ 0, α by
+  cross-validation of the unconstrained ridge, intercept c = base correction), as TuNAS's linear
+  Pixel-1 model does.
 """
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def context_entries(store, granularity: str, space: str | None = None) -> tuple[
 
 def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None):
     """Ridge regression of whole-network latencies toward the isolated table."""
+    from scipy.optimize import lsq_linear
     from sklearn.linear_model import RidgeCV
 
     from .lut import LatencyTable, make_lut as _mk
@@ -113,16 +115,20 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
             A[r, col[u.op.key]] += 1
         y[r] = res["ms"]
     resid = y - A @ prior - iso_base
-    model = RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=True).fit(A, resid)
-    fitted = np.maximum(prior + model.coef_, 0.0)
+    alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=True).fit(A, resid).alpha_)
+    # non-negative ridge toward the isolated table: min ‖A x + c − (y − base)‖² + α‖x − prior‖², x ≥ 0
+    n = len(keys)
+    M = np.vstack([np.hstack([A, np.ones((len(y), 1))]), np.hstack([np.sqrt(alpha) * np.eye(n), np.zeros((n, 1))])])
+    rhs = np.concatenate([y - iso_base, np.sqrt(alpha) * prior])
+    sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
+    fitted, intercept = sol.x[:n], float(sol.x[n])
     entries = dict(iso_entries)
     for k, v in zip(keys, fitted):
         e = dict(iso_entries.get(k, {}))
         e.update(ms=float(v), isolated_ms=float(iso.op_ms(k)[0]))
         entries[k] = e
-    rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + model.intercept_ - y) ** 2)))
-    return entries, iso_base + float(model.intercept_), {"archs": len(archs), "alpha": float(model.alpha_),
-                                                         "train_rmse_ms": rmse}
+    rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
+    return entries, iso_base + intercept, {"archs": len(archs), "alpha": alpha, "train_rmse_ms": rmse}
 
 
 def build_lut(store, method: str, granularity: str, space: str | None = None) -> dict:

@@ -8,6 +8,7 @@ timed runs) stored with the conditions read before and after it. Items whose rob
 """
 from __future__ import annotations
 
+import math
 import random
 import sys
 from collections import OrderedDict
@@ -19,8 +20,9 @@ from .stats import summarize
 @dataclass
 class Protocol:
     warmup: int = 10  # warm-up runs per round (at least)
-    min_warmup_s: float = 0.05  # and at least this long
-    runs: int = 20  # timed runs per round
+    min_warmup_s: float = 0.01  # and at least this long
+    runs: int = 20  # timed runs per round (at least)
+    min_round_s: float = 0.03  # later rounds time enough runs to last this long (fast ops get more runs)
     rounds: int = 3
     max_cv: float = 5.0  # % robust CV above which an item is re-measured
     extra_rounds: int = 2
@@ -55,10 +57,10 @@ class _PreparedCache:
         return prepared
 
 
-def measure_once(device, prepared, protocol: Protocol):
+def measure_once(device, prepared, protocol: Protocol, runs: int | None = None):
     """One round of one item, with conditions before and after."""
     before = device.conditions()
-    sample = device.measure(prepared, protocol.runs, protocol.warmup, protocol.min_warmup_s)
+    sample = device.measure(prepared, runs or protocol.runs, protocol.warmup, protocol.min_warmup_s)
     sample.conditions = {**sample.conditions, "before": before, "after": device.conditions()}
     return sample
 
@@ -75,9 +77,16 @@ def run_items(device, items: list, store, protocol: Protocol, progress: bool = T
     todo_total = sum(max(0, protocol.rounds - done.get(it.key, 0)) for it in items)
     bar = tqdm(total=todo_total, desc=desc, unit="item", file=sys.stderr, disable=not progress, dynamic_ncols=True)
 
+    typical = {}  # key -> ms of its last round: sizes later rounds to last min_round_s
+
     def do(it):
         n = done.get(it.key, 0)
-        store.add_round(it.key, n, measure_once(device, cache.get(it), protocol))
+        runs = protocol.runs
+        if it.key in typical and typical[it.key] > 0:
+            runs = max(runs, min(100 * protocol.runs, math.ceil(protocol.min_round_s * 1e3 / typical[it.key])))
+        sample = measure_once(device, cache.get(it), protocol, runs)
+        store.add_round(it.key, n, sample)
+        typical[it.key] = float(sorted(sample.samples_ms)[len(sample.samples_ms) // 2])
         done[it.key] = n + 1
 
     try:

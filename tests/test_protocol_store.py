@@ -57,7 +57,7 @@ def test_rounds_are_interleaved_and_shuffled(tmp_path):
     lat = {f"k{i}": 1.0 + i for i in range(8)}
     dev = ScriptedDevice(lat)
     store = ProfileStore(tmp_path / "p.db", dev.fingerprint())
-    run_items(dev, items_for(lat), store, Protocol(rounds=3, runs=4), progress=False)
+    run_items(dev, items_for(lat), store, Protocol(rounds=3, runs=4, min_round_s=0), progress=False)
     calls = dev.calls
     assert len(calls) == 24
     rounds = [calls[0:8], calls[8:16], calls[16:24]]
@@ -117,3 +117,13 @@ def test_shards_are_disjoint_and_complete():
     parts = [shard(items, i, 3) for i in range(3)]
     keys = [it.key for p in parts for it in p]
     assert sorted(keys) == sorted(it.key for it in items) and len(set(keys)) == 11
+
+
+def test_fast_items_get_more_runs_in_later_rounds(tmp_path):
+    lat = {"fast": 0.1, "slow": 50.0}
+    dev = ScriptedDevice(lat)
+    store = ProfileStore(tmp_path / "p.db", dev.fingerprint())
+    run_items(dev, items_for(lat), store, Protocol(rounds=2, runs=5, min_round_s=0.03), progress=False)
+    n = {k: v["n"] for k, v in store.results().items()}
+    assert n["slow"] == 10  # 5 + 5: one round already lasts 250 ms
+    assert n["fast"] == 5 + 300  # second round sized to 30 ms / 0.1 ms

@@ -1,0 +1,147 @@
+"""Building tables from real CPU measurements (ONNX Runtime) and validating them end to end."""
+import json
+
+import numpy as np
+import pytest
+
+from latbench.devices.cpu import CpuDevice
+from latbench.errors import BadInput
+from latbench.lut import LatencyTable
+from latbench.lut_build import PROBE_KEY, build_lut
+from latbench.profiling import arch_items, op_items, profile_items, sample_archs
+from latbench.protocol import Protocol
+from latbench.spaces import get_space
+from latbench.store import ProfileStore
+
+QUICK = Protocol(rounds=1, runs=3, warmup=2, min_warmup_s=0.0, min_round_s=0.0, extra_rounds=0)
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    """The proxylessnas block ops + 10 random whole archs (with ORT node profiles), measured for real."""
+    db = tmp_path_factory.mktemp("prof") / "cpu-ort.db"
+    space = get_space("proxylessnas")
+    profile_items([CpuDevice("ort")], op_items(space, "block"), db, QUICK, progress=False)
+    train = sample_archs(space, 10, 0, "train")
+    profile_items([CpuDevice("ort")], arch_items(train, "train"), db, QUICK, progress=False, node_profiles=True)
+    return db, train
+
+
+def _errors(table, archs, store):
+    from latbench.profiling import arch_key
+    res = store.results("arch")
+    return np.array([(table.predict(a).latency_ms - res[arch_key(a)]["ms"]) / res[arch_key(a)]["ms"] for a in archs])
+
+
+def test_isolated_table(profiled):
+    db, train = profiled
+    store = ProfileStore(db)
+    lut = build_lut(store, "isolated", "block", "proxylessnas")
+    space = get_space("proxylessnas")
+    assert set(lut["entries"]) == {op.key for op in space.ops("block")}
+    probe = store.results("probe")[PROBE_KEY]["ms"]
+    assert lut["base_ms"] == pytest.approx(probe)
+    assert all(e["ms"] >= 0 and e["ms"] == pytest.approx(max(0.0, e["raw_ms"] - probe)) for e in lut["entries"].values())
+    assert lut["device"]["runtime"] == "ort" and lut["fingerprint_id"] == store.fp
+    t = LatencyTable.from_dict(lut)
+    pred = t.predict(train[0], strict=True)  # every op of the space is in the table
+    assert pred.latency_ms > 0 and not pred.estimated
+
+
+@pytest.mark.parametrize("granularity", ["block", "layer"])
+def test_context_table_maps_nodes_to_ops(profiled, granularity):
+    db, train = profiled
+    store = ProfileStore(db)
+    lut = build_lut(store, "context", granularity, "proxylessnas")
+    assert lut["provenance"]["build"]["archs"] == 10
+    from latbench.ops import arch_op_keys
+    used = {k for a in train for k in arch_op_keys(a, granularity)}
+    assert used == set(lut["entries"])
+    assert all(e["ms"] >= 0 for e in lut["entries"].values())
+
+
+def test_context_table_of_one_arch_reproduces_its_measurement(tmp_path):
+    """With one training arch, node times + residual base add up to its measured latency exactly."""
+    space = get_space("proxylessnas")
+    arch = sample_archs(space, 1, 7, "train")
+    db = tmp_path / "one.db"
+    profile_items([CpuDevice("ort")], arch_items(arch, "train"), db, QUICK, progress=False, node_profiles=True)
+    store = ProfileStore(db)
+    t = LatencyTable.from_dict(build_lut(store, "context", "layer", "proxylessnas"))
+    measured = next(iter(store.results("arch").values()))["ms"]
+    assert t.predict(arch[0], strict=True).latency_ms == pytest.approx(measured, rel=1e-9)
+    rows = store.node_profiles(next(iter(store.results("arch"))))[0]
+    mapped = sum(r["ms"] for r in rows if r["layer"] is not None)
+    assert mapped > 0.5 * sum(r["ms"] for r in rows)  # most kernel time is attributed to layers
+
+
+def test_fitted_table_fits_training_archs_better_than_isolated(profiled):
+    db, train = profiled
+    store = ProfileStore(db)
+    iso = LatencyTable.from_dict(build_lut(store, "isolated", "block", "proxylessnas"))
+    fit = LatencyTable.from_dict(build_lut(store, "fitted", "block", "proxylessnas"))
+    e_iso, e_fit = _errors(iso, train, store), _errors(fit, train, store)
+    # least squares toward the isolated prior can only lower the training error (absolute ms)
+    res = store.results("arch")
+    from latbench.profiling import arch_key
+    ms = np.array([res[arch_key(a)]["ms"] for a in train])
+    assert np.sqrt(np.mean((e_fit * ms) ** 2)) <= np.sqrt(np.mean((e_iso * ms) ** 2)) + 1e-9
+    assert fit.data["provenance"]["build"]["archs"] == 10
+    assert all(e["ms"] >= 0 for e in fit.data["entries"].values())
+
+
+def test_build_lut_cli_and_bad_input(profiled, tmp_path, cli):
+    db, _ = profiled
+    out = tmp_path / "iso.json"
+    r = cli("build-lut", "--db", db, "--method", "isolated", "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["entries"] == 73 and LatencyTable.load(out).data["method"] == "isolated"
+    r = cli("build-lut", "--db", db, "--method", "isolated", "--granularity", "layer", "-o", tmp_path / "l.json")
+    assert r.returncode == 2 and "no layer-granularity op measurements" in r.stderr
+    assert not (tmp_path / "l.json").exists()
+    r = cli("build-lut", "--db", tmp_path / "nope.db", "-o", tmp_path / "x.json")
+    assert r.returncode == 2 and "no such profile store" in r.stderr
+    empty = tmp_path / "empty.db"
+    ProfileStore(empty, {"device": "cpu"}).close()
+    with pytest.raises(BadInput, match="run `latbench profile` first"):
+        build_lut(ProfileStore(empty), "isolated", "block")
+
+
+def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
+    db, _ = profiled
+    lut = tmp_path / "iso.json"
+    assert cli("build-lut", "--db", db, "-o", lut).returncode == 0
+    out = tmp_path / "val"
+    r = cli("validate", "--archs", "4", "--device", "cpu", "--runtime", "ort", "--lut", lut, "--space", "proxylessnas",
+            "--out", out, "--rounds", "2", "--runs", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    for k in ("mape", "rmse_ms", "bias_pct", "pearson", "spearman", "kendall_tau", "within_5_pct", "within_10_pct",
+              "noise_cv_pct"):
+        assert k in report
+    assert report["n"] == 4 and 0 <= report["within_10_pct"] <= 100
+    assert json.loads((out / "report.json").read_text())["mape"] == report["mape"]
+    rows = (out / "archs.csv").read_text().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("indices,name,macs,predicted_ms,measured_ms")
+    assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+
+def test_validation_archs_are_held_out():
+    space = get_space("proxylessnas")
+    train = {tuple(a.indices) for a in sample_archs(space, 200, 0, "train")}
+    val = {tuple(a.indices) for a in sample_archs(space, 100, 0, "validate")}
+    assert len(val) == 100 and not train & val
+
+
+def test_fidelity_metrics_known_values():
+    from latbench.validation import fidelity_metrics, noise_cv
+    m = fidelity_metrics([10.0, 21.0, 27.0, 44.0], [10.0, 20.0, 30.0, 40.0])
+    assert m["mape"] == pytest.approx((0 + 5 + 10 + 10) / 4)
+    assert m["bias_pct"] == pytest.approx((0 + 5 - 10 + 10) / 4)
+    assert m["rmse_ms"] == pytest.approx(np.sqrt((0 + 1 + 9 + 16) / 4))
+    assert m["within_5_pct"] == 50.0 and m["within_10_pct"] == 100.0
+    assert m["kendall_tau"] == pytest.approx(1.0) and m["spearman"] == pytest.approx(1.0)
+    assert m["max_abs_err_pct"] == pytest.approx(10.0)
+    assert noise_cv([[1.0, 1.0], [2.0, 2.0]]) == 0.0
+    assert noise_cv([[9.0, 11.0]]) == pytest.approx(10.0)
