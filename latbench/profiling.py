@@ -13,15 +13,23 @@ from .store import ProfileStore
 ROLE_STREAMS = {"train": 1, "validate": 2}  # independent random streams: validation archs are held out
 
 
-def op_items(space, granularity: str, limit: int | None = None) -> list:
-    """Every op of the space, plus the runtime-overhead probe that isolated tables subtract."""
+def probe_item(granularity: str) -> Item:
+    """The runtime-overhead probe (a no-work op) that isolated tables move into base_ms."""
     from .lut_build import PROBE_KEY, PROBE_OP
 
+    return Item(PROBE_KEY, PROBE_OP, "probe", {"granularity": granularity})
+
+
+def op_item(space_name: str, op, granularity: str) -> Item:
+    return Item(op.key, op, "op", {"space": space_name, "granularity": granularity})
+
+
+def op_items(space, granularity: str, limit: int | None = None) -> list:
+    """Every op of the space, plus the runtime-overhead probe."""
     ops = space.ops(granularity)
     if limit is not None:
         ops = ops[:limit]
-    items = [Item(PROBE_KEY, PROBE_OP, "probe", {"granularity": granularity})]
-    return items + [Item(op.key, op, "op", {"space": space.name, "granularity": granularity}) for op in ops]
+    return [probe_item(granularity)] + [op_item(space.name, op, granularity) for op in ops]
 
 
 def arch_key(arch) -> str:

@@ -1,0 +1,150 @@
+"""LUT fidelity benchmark (DESIGN §10, the headline number).
+
+For each CPU runtime and space: measure 100 held-out random archs (the `validate` random stream),
+build tables from data that never saw them — isolated and context/fitted, block and layer — and
+report the DESIGN §7 metrics of every table on the held-out archs.
+
+What gets profiled: the isolated ops are those occurring in the training or held-out archs (a real
+user profiles the whole space with `latbench profile`; the benchmark restricts itself to the ops it
+needs to keep the run within an hour per runtime — no latency of a held-out arch is used to build
+any table: only which ops exist in them). Training archs (context/fitted) come from the `train`
+random stream; the held-out archs are measured separately and never enter a table.
+
+Usage:
+  python benchmarks/lut_fidelity.py --runtimes ort --spaces proxylessnas-enlarged,mobilenetv3-like
+Writes benchmarks/results/lut_fidelity.json (merged per runtime/space) and prints a table.
+Stores are kept in --workdir so a run can be resumed or extended (e.g. another runtime later).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latbench.devices import hostinfo  # noqa: E402
+from latbench.devices.cpu import CpuDevice  # noqa: E402
+from latbench.lut import LatencyTable  # noqa: E402
+from latbench.lut_build import build_lut  # noqa: E402
+from latbench.ops import decompose  # noqa: E402
+from latbench.profiling import arch_items, op_item, probe_item, profile_items, sample_archs  # noqa: E402
+from latbench.protocol import Protocol  # noqa: E402
+from latbench.spaces import get_space  # noqa: E402
+from latbench.store import ProfileStore  # noqa: E402
+from latbench.validation import validate_table  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "lut_fidelity.json"
+
+
+def versions() -> dict:
+    from importlib import metadata
+    out = {"python": platform.python_version()}
+    for d in ("numpy", "onnxruntime", "torch", "ai-edge-litert", "tensorflow-cpu", "scikit-learn"):
+        try:
+            out[d] = metadata.version(d)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def needed_op_items(space, archs, granularity):
+    seen, items = set(), [probe_item(granularity)]
+    for a in archs:
+        for u in decompose(a, granularity):
+            if u.op.key not in seen:
+                seen.add(u.op.key)
+                items.append(op_item(space.name, u.op, granularity))
+    return items
+
+
+def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core):
+    space = get_space(space_name)
+    db = Path(workdir) / f"cpu-{runtime}-{space_name}.db"
+    dev = lambda: CpuDevice(runtime, core=core)  # noqa: E731
+    val = sample_archs(space, n_val, seed, "validate")
+    train = sample_archs(space, n_train, seed, "train")
+    t0 = time.perf_counter()
+    timings = {}
+    for g in ("block", "layer"):
+        t = time.perf_counter()
+        items = needed_op_items(space, train + val, g)
+        profile_items([dev()], items, db, protocol)
+        timings[f"ops_{g}_s"] = round(time.perf_counter() - t, 1)
+        timings[f"ops_{g}"] = len(items) - 1
+    t = time.perf_counter()
+    profile_items([dev()], arch_items(train, "train"), db, arch_protocol, node_profiles=True)
+    timings["train_archs_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    profile_items([dev()], arch_items(val, "validate"), db, arch_protocol)
+    timings["val_archs_s"] = round(time.perf_counter() - t, 1)
+    store = ProfileStore(db)
+    rows = []
+    for method in ("isolated", "context", "fitted"):
+        for g in ("block", "layer"):
+            try:
+                table = LatencyTable.from_dict(build_lut(store, method, g, space_name), f"{method}/{g}")
+            except Exception as exc:  # noqa: BLE001 — e.g. no node profiler for this runtime
+                rows.append({"method": method, "granularity": g, "error": str(exc)})
+                continue
+            rep = validate_table(table, space, val, store)
+            rep.pop("measured_on", None)
+            rows.append({"method": method, "granularity": g, **{k: rep[k] for k in (
+                "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
+                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n")}})
+    meas = [r["ms"] for k, r in store.results("arch").items() if r.get("role") == "validate"]
+    return {"runtime": runtime, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
+            "fingerprint": store.fingerprint, "val_latency_ms": {"min": min(meas), "max": max(meas)},
+            "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": rows}
+
+
+def print_rows(res):
+    print(f"\n== cpu/{res['runtime']} {res['space']}: {res['val_archs']} held-out archs "
+          f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
+          f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
+    print(f"{'method':9} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
+          f"{'rho':>6} {'±5%':>6} {'±10%':>6} {'noise%':>6}")
+    for r in res["tables"]:
+        if "error" in r:
+            print(f"{r['method']:9} {r['granularity']:6} n/a: {r['error'][:80]}")
+            continue
+        print(f"{r['method']:9} {r['granularity']:6} {r['mape']:6.2f} {r['rmse_ms']:8.3f} {r['bias_pct']:+6.2f} "
+              f"{r['max_abs_err_pct']:6.2f} {r['kendall_tau']:6.3f} {r['spearman']:6.3f} {r['within_5_pct']:6.1f} "
+              f"{r['within_10_pct']:6.1f} {r['noise_cv_pct']:6.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runtimes", default="ort,tflite,torch")
+    ap.add_argument("--spaces", default="proxylessnas-enlarged,mobilenetv3-like")
+    ap.add_argument("--train-archs", type=int, default=150)
+    ap.add_argument("--val-archs", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--core", type=int, default=None)
+    ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
+    args = ap.parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    ops_protocol = Protocol(rounds=2, runs=10, warmup=5, min_warmup_s=0.005, min_round_s=0.02)
+    arch_protocol = Protocol(rounds=3, runs=10, warmup=5, min_warmup_s=0.02, min_round_s=0.1)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+    results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
+                          "platform": platform.platform()}
+    results["versions"] = versions()
+    results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
+    for rt in args.runtimes.split(","):
+        for sp in args.spaces.split(","):
+            res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
+                          arch_protocol, args.core)
+            results["runs"][f"{rt}/{sp}"] = res
+            print_rows(res)
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            tmp = RESULTS.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(RESULTS)
+
+
+if __name__ == "__main__":
+    main()
