@@ -48,7 +48,8 @@ def machine() -> dict:
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "threads_env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "numpy": np.__version__, "torch": torch.__version__, "platform": platform.platform()}
+            "numpy": np.__version__, "torch": torch.__version__, "platform": platform.platform(),
+            "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
 def bench_space(name: str, n: int, repeats: int, seed: int) -> dict:

@@ -11,7 +11,10 @@ latency() computes every factor's position in one concatenated table with a sing
 product (indices as floats times a [decisions + 1, factors] matrix of strides, the last row the
 tables' offsets): every term is a small non-negative integer, so float32 is exact while the
 concatenated table has at most 2**24 entries (float64 otherwise). Then one gather and a row sum.
-benchmarks/latency_model_throughput.py measures it.
+expected_latency() does the same in a fixed number of autograd nodes, whatever the number of
+factors: per table entry j, the product over its decisions of p_d[j_d] is gathered from the
+concatenated probability vector (one gather per decision slot), and E = base + Σ_j T[j] w[j].
+benchmarks/latency_model_throughput.py measures both.
 """
 from __future__ import annotations
 
@@ -54,6 +57,16 @@ class LatencyModel:
                 self._joint_matrix[d, f] += st
         self._joint_matrix[n_dec] = self._offsets
         self._ones = np.ones(len(self.factors))
+        # expected_latency: entry j of the concatenated table reads, per decision slot s of its factor,
+        # element _gather[s, j] of cat(probs..., [1]) (the trailing 1 pads factors with fewer decisions)
+        starts = np.concatenate([[0], np.cumsum(self.sizes)])
+        slots = max((len(f[0]) for f in self.factors), default=0)
+        self._gather = np.full((slots, self._flat.size), starts[-1], dtype=np.int64)
+        for (pos, strides, flat, dims), off in zip(self.factors, self._offsets):
+            j = np.arange(flat.size)
+            for s, (d, st, n) in enumerate(zip(pos, strides, dims)):
+                self._gather[s, off:off + flat.size] = starts[d] + (j // st) % n
+        self._torch_cache = {}
 
     def latency(self, indices) -> np.ndarray:
         """Predicted ms for a batch of index lists (shape [B, D] or [D]); any integer dtype."""
@@ -91,10 +104,21 @@ class LatencyModel:
 
         if len(probs) != len(self.sizes):
             raise BadInput(f"probs: space {self.space.name} has {len(self.sizes)} decisions, got {len(probs)}")
-        total = torch.as_tensor(self.base_ms + self.const_ms, dtype=probs[0].dtype)
-        for pos, _, flat, dims in self.factors:
-            t = torch.as_tensor(flat, dtype=probs[0].dtype).reshape(dims)
-            for d in pos:  # contract the leading axis with that decision's probabilities
-                t = torch.tensordot(probs[int(d)], t, dims=([0], [0]))
-            total = total + t
-        return total
+        for d, (p, n) in enumerate(zip(probs, self.sizes)):
+            if tuple(p.shape) != (n,):
+                raise BadInput(f"probs[{d}] ({self.space.choices[d].name}): expected shape ({n},), "
+                               f"got {tuple(p.shape)}")
+        dtype, device = probs[0].dtype, probs[0].device
+        total = torch.as_tensor(self.base_ms + self.const_ms, dtype=dtype, device=device)
+        if not self.factors:
+            return total
+        key = (dtype, device)
+        if key not in self._torch_cache:
+            self._torch_cache[key] = (torch.as_tensor(self._flat, dtype=dtype, device=device),
+                                      torch.as_tensor(self._gather, device=device))
+        flat, gather = self._torch_cache[key]
+        cat = torch.cat([*probs, torch.ones(1, dtype=dtype, device=device)])
+        weight = cat[gather[0]]
+        for s in range(1, gather.shape[0]):
+            weight = weight * cat[gather[s]]
+        return total + torch.dot(flat, weight)

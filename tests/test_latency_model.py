@@ -152,7 +152,7 @@ def test_expected_latency_one_hot_is_latency(space_name, granularity):
 def test_expected_latency_uniform_is_monte_carlo_mean(space_name, granularity):
     space, m = get_space(space_name), model(space_name, granularity)
     exact = float(m.expected_latency(uniform(space)))
-    lat = m.latency(random_indices(space, 100_000, seed=5))
+    lat = m.latency(random_indices(space, 40_000, seed=5))
     se = lat.std() / math.sqrt(lat.size)
     assert abs(lat.mean() - exact) < 5 * se, (lat.mean(), exact, se)
 
@@ -224,9 +224,9 @@ def test_expected_latency_gradient(space_name, granularity):
     logits = [torch.zeros(n, dtype=torch.float64, requires_grad=True) for n in space.sizes]
     e = m.expected_latency([torch.softmax(l, 0) for l in logits])
     e.backward()
-    # single-option decisions are constants (in no factor): no gradient reaches their logits
+    # single-option decisions are constants (in no factor): their logits get no or a zero gradient
     grads = [l.grad for l, n in zip(logits, space.sizes) if n > 1]
-    assert all(l.grad is None for l, n in zip(logits, space.sizes) if n == 1)
+    assert all(l.grad is None or not l.grad.any() for l, n in zip(logits, space.sizes) if n == 1)
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert all(abs(float(g.sum())) < 1e-9 for g in grads)  # softmax: shifting all logits changes nothing
     assert all(float(g.abs().sum()) > 0 for g in grads)  # every searched decision changes the latency
