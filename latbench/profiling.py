@@ -77,6 +77,11 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
     All devices must share one fingerprint (same phone model / GPU model): the store refuses others.
     """
     fingerprint = devices[0].fingerprint()
+    for dev in devices[1:]:
+        if dev.fingerprint() != fingerprint:
+            from .errors import BadInput
+            raise BadInput(f"{getattr(dev, 'serial', dev.name)}: device fingerprint differs from the first device's; "
+                           "profile devices of different models or builds into different --db files")
     store = ProfileStore(db_path, fingerprint)  # checks the fingerprint before any thread starts
     errors = []
 

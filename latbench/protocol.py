@@ -3,8 +3,10 @@
 Items are measured in `rounds`; each round visits every unfinished item once, in a freshly
 shuffled order, so slow drift (thermal, frequency, background load) spreads over all items
 instead of biasing the ones measured last. Each round is one `device.measure` call (warmup +
-timed runs) stored with the conditions read before and after it. Items whose robust CV is above
-`max_cv` after the planned rounds get up to `extra_rounds` more.
+timed runs) stored with the conditions read before and after it. A round times at least
+`runs` runs and, for fast items, enough to last `min_round_s` (sized from the item's previous
+round, or, for its first round on devices that support it, from the speed of the warm-up).
+Items whose robust CV is above `max_cv` after the planned rounds get up to `extra_rounds` more.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class Protocol:
     warmup: int = 10  # warm-up runs per round (at least)
     min_warmup_s: float = 0.01  # and at least this long
     runs: int = 20  # timed runs per round (at least)
-    min_round_s: float = 0.03  # later rounds time enough runs to last this long (fast ops get more runs)
+    min_round_s: float = 0.03  # rounds time enough runs to last this long (fast ops get more runs)
     rounds: int = 3
     max_cv: float = 5.0  # % robust CV above which an item is re-measured
     extra_rounds: int = 2
@@ -57,10 +59,20 @@ class _PreparedCache:
         return prepared
 
 
-def measure_once(device, prepared, protocol: Protocol, runs: int | None = None):
-    """One round of one item, with conditions before and after."""
+def measure_once(device, prepared, protocol: Protocol, runs: int | None = None, size_by_warmup: bool = False):
+    """One round of one item, with conditions before and after.
+
+    `size_by_warmup` (for a round with no earlier timing of the item): a device that supports it
+    (`supports_min_timed_s`) times enough runs to last `protocol.min_round_s`, judged from the speed
+    of the warm-up; other devices time `runs`.
+    """
     before = device.conditions()
-    sample = device.measure(prepared, runs or protocol.runs, protocol.warmup, protocol.min_warmup_s)
+    runs = runs or protocol.runs
+    if size_by_warmup and protocol.min_round_s > 0 and getattr(device, "supports_min_timed_s", False):
+        sample = device.measure(prepared, runs, protocol.warmup, protocol.min_warmup_s,
+                                min_timed_s=protocol.min_round_s, max_runs=100 * protocol.runs)
+    else:
+        sample = device.measure(prepared, runs, protocol.warmup, protocol.min_warmup_s)
     sample.conditions = {**sample.conditions, "before": before, "after": device.conditions()}
     return sample
 
@@ -82,9 +94,10 @@ def run_items(device, items: list, store, protocol: Protocol, progress: bool = T
     def do(it):
         n = done.get(it.key, 0)
         runs = protocol.runs
-        if it.key in typical and typical[it.key] > 0:
+        known = it.key in typical and typical[it.key] > 0
+        if known:
             runs = max(runs, min(100 * protocol.runs, math.ceil(protocol.min_round_s * 1e3 / typical[it.key])))
-        sample = measure_once(device, cache.get(it), protocol, runs)
+        sample = measure_once(device, cache.get(it), protocol, runs, size_by_warmup=not known)
         store.add_round(it.key, n, sample)
         typical[it.key] = float(sorted(sample.samples_ms)[len(sample.samples_ms) // 2])
         done[it.key] = n + 1

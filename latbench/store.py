@@ -41,6 +41,7 @@ class ProfileStore:
         try:
             self.db = sqlite3.connect(str(self.path), timeout=60)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across kill -9, cheap commits
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise BadInput(f"{self.path}: not a latbench profile store ({exc})") from None

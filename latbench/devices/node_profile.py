@@ -62,8 +62,9 @@ def torch_module_profile(module, inputs, runs: int = 20, warmup: int = 5, cuda: 
     timings = defaultdict(float)
     stamps = {}
     handles = []
+    # exactly the layers (`L3`) and their parts (`L3.dw`): hooking deeper modules would count time twice
     named = [(n, m) for n, m in module.named_modules() if node_slot(n)[0] is not None and
-             (n.count(".") == 0 or node_slot(n)[1])]
+             (n.count(".") == 0 or (n.count(".") == 1 and node_slot(n)[1]))]
 
     def pre(name):
         def hook(_m, _inp):

@@ -9,7 +9,13 @@ adb, with the device's filesystem kept in a host folder:
   the build properties are created on first use. ``$FAKE_ADB_ROOT/.host/adb_log.jsonl`` records
   every invocation's argv.
 - ``FAKE_ADB_STATE``: ``device`` (default), ``none`` (nothing attached), ``unauthorized``,
-  ``offline``. ``FAKE_ADB_SERIAL``: the serial (default FA6AN0301234).
+  ``offline``. ``FAKE_ADB_SERIAL``: the serial (default FA6AN0301234), or a comma-separated list
+  of serials: several phones of the same model attached at once (``adb devices`` lists them all,
+  ``-s SERIAL`` addresses one, a device command without ``-s`` fails with adb's "more than one
+  device/emulator"). With one serial the phone's filesystem is ``$FAKE_ADB_ROOT`` itself; with
+  several, each phone has its own under ``$FAKE_ADB_ROOT/<serial>/`` (its sysfs, props, pushed
+  files, flaky counter), while the invocation log stays ``$FAKE_ADB_ROOT/.host/adb_log.jsonl``
+  (entries carry ``-s SERIAL``). The state applies to every listed serial.
 - ``FAKE_ADB_FLAKY=N``: the next N device commands fail once each with ``error: closed``
   (a transient transport error adb clients retry).
 - ``FAKE_ADB_BM_FORMAT``: ``new`` (default; LiteRT output: ``INFO:`` prefixes, p5/median/p95,
@@ -60,14 +66,37 @@ THERMAL = [("tsens_tz_sensor0", "34"), ("tsens_tz_sensor1", "36"), ("tsens_tz_se
 
 
 # ---------------------------------------------------------------------- the fake device
-def fake_root() -> str:
+def serials() -> list:
+    """The attached serials (FAKE_ADB_SERIAL, comma-separated; default one Pixel)."""
+    value = os.environ.get("FAKE_ADB_SERIAL") or SERIAL
+    return [s.strip() for s in value.split(",") if s.strip()] or [SERIAL]
+
+
+def host_root() -> str:
+    """$FAKE_ADB_ROOT, with its .host folder (the invocation log) created."""
     root = os.environ.get("FAKE_ADB_ROOT")
     if not root:
         sys.stderr.write("fake adb: FAKE_ADB_ROOT is not set\n")
         sys.exit(1)
+    os.makedirs(os.path.join(root, ".host"), exist_ok=True)
+    return root
+
+
+def device_root(serial: str | None = None) -> str:
+    """The filesystem of phone `serial` (initialised on first use): $FAKE_ADB_ROOT when one phone
+    is attached, $FAKE_ADB_ROOT/<serial> when several are."""
+    root = host_root()
+    listed = serials()
+    if len(listed) > 1:
+        root = os.path.join(root, serial or listed[0])
     if not os.path.exists(os.path.join(root, ".host", "initialised")):
         init_root(root)
     return root
+
+
+def fake_root() -> str:
+    """The filesystem of the (only or first) phone."""
+    return device_root()
 
 
 def _write(path, text):
@@ -643,18 +672,22 @@ class Shell:
 
 
 # ---------------------------------------------------------------------- adb itself
-def device_check(serial_opt):
+def device_check(serial_opt) -> str:
+    """The serial a device command talks to (or exit with adb's message)."""
     state = os.environ.get("FAKE_ADB_STATE", "device")
-    serial = os.environ.get("FAKE_ADB_SERIAL", SERIAL)
+    listed = serials()
     if state == "none":
         fail("adb: no devices/emulators found")
-    if serial_opt and serial_opt != serial:
+    if serial_opt and serial_opt not in listed:
         fail(f"adb: device '{serial_opt}' not found")
+    if not serial_opt and len(listed) > 1:
+        fail("adb: more than one device/emulator")
     if state == "unauthorized":
         fail("adb: device unauthorized.\nThis adb server's $ADB_VENDOR_KEYS is not set\n"
              "Try 'adb kill-server' if that seems wrong.\nOtherwise check for a confirmation dialog on your device.")
     if state == "offline":
         fail("adb: device offline")
+    return serial_opt or listed[0]
 
 
 def flaky(root):
@@ -674,8 +707,10 @@ def fail(message, rc=1):
 
 
 def main(argv) -> int:
-    root = fake_root()
-    with open(os.path.join(root, ".host", "adb_log.jsonl"), "a") as fh:
+    log_root = host_root()
+    if len(serials()) == 1:
+        fake_root()  # one phone: its filesystem is the root itself, set up on any command
+    with open(os.path.join(log_root, ".host", "adb_log.jsonl"), "a") as fh:
         fh.write(json.dumps(argv) + "\n")
     serial_opt = None
     args = list(argv)
@@ -693,11 +728,12 @@ def main(argv) -> int:
     cmd, rest = args[0], args[1:]
     if cmd == "devices":
         state = os.environ.get("FAKE_ADB_STATE", "device")
-        serial = os.environ.get("FAKE_ADB_SERIAL", SERIAL)
         sys.stdout.write("List of devices attached\n")
         if state != "none":
-            extra = " product:sailfish model:Pixel device:sailfish transport_id:1" if "-l" in rest and state == "device" else ""
-            sys.stdout.write(f"{serial}\t{state}{extra}\n")
+            for i, serial in enumerate(serials()):
+                extra = (f" product:sailfish model:Pixel device:sailfish transport_id:{i + 1}"
+                         if "-l" in rest and state == "device" else "")
+                sys.stdout.write(f"{serial}\t{state}{extra}\n")
         sys.stdout.write("\n")
         return 0
     if cmd in ("start-server", "kill-server"):
@@ -707,7 +743,7 @@ def main(argv) -> int:
         return 0
     if cmd not in ("push", "shell"):
         fail(f"adb: unknown command {cmd}")
-    device_check(serial_opt)
+    root = device_root(device_check(serial_opt))
     flaky(root)
     if os.environ.get("FAKE_ADB_DELAY_S"):
         time.sleep(float(os.environ["FAKE_ADB_DELAY_S"]))
