@@ -50,4 +50,4 @@ def main():
     """
 
 
-from . import cli_arch, cli_device, cli_lut  # noqa: E402,F401  (registers commands on `main`)
+from . import cli_arch, cli_device, cli_lut, cli_search  # noqa: E402,F401  (registers commands on `main`)

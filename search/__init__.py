@@ -7,7 +7,8 @@ train (supernet, tunas, random_search), not here.
 
 Modules, one idea each:
   config         SearchConfig: every knob of a search, with the defaults
-  registry       algorithm name -> runner (lazy imports)
+  registry       algorithm name -> runner (lazy imports); run_search(cfg)
+  context        SearchContext: space, LatencyModel, proxy data, process group (+ option checks)
   data           the proxy task: built-in digits, .npz arrays, image folders
   latency        LatencyModel for (space, table) + vectorised uniform sampling
   layers         shared conv / depthwise / BN / SE primitives (channel masking, kernel collapsing)
@@ -18,7 +19,8 @@ Modules, one idea each:
   schedules      RL learning-rate schedule, op/filter warmup probability, weight lr
   training       weight updates and evaluation on the proxy task
   distributed    torch.distributed (DDP) helpers for torchrun launches
-  refine         optional post-search latency refinement (documented, off by default)
+  refine         optional final latency refinement of the argmax (documented; --no-refine)
+  standalone     stand-alone training of one arch (random-search candidates, benchmarks)
   results        result.json + trajectory plot (atomic writes)
   tunas          the TuNAS search loop
   random_search  the random-search baseline

@@ -6,7 +6,7 @@ paper's appendix and the reference code (google-research/tunas, mobile_architect
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 REWARDS = ("absolute", "soft", "hard")
 DEFAULT_BETA = {"absolute": -0.10, "soft": -0.07, "hard": -0.07}
@@ -18,7 +18,7 @@ class SearchConfig:
     space: str = "proxylessnas"
     lut: str | None = None  # None: the shipped Pixel-1 table of a TuNAS space
     algo: str = "tunas"
-    steps: int = 1500
+    steps: int = 800
     seed: int = 0
     out: str = "latbench-search"
     data: str | None = None  # None: built-in digits proxy task
@@ -38,24 +38,26 @@ class SearchConfig:
     weight_decay: float = 4e-5
     label_smoothing: float = 0.1
     # RL controller (Adam beta1=0, beta2=0.999, eps=1e-8)
-    rl_lr: float = 0.02  # base lr; TuNAS's 3e-4 per 256 images is far too slow for ~1k steps
+    rl_lr: float = 0.05  # base lr; TuNAS's 3e-4 per 256 images is far too slow for ~1k steps
     rl_delay: float = 0.25  # RL lr is 0 for this fraction of steps
     rl_lr_growth: float = 10.0  # lr rises exponentially from base to growth x base by the end
     baseline_momentum: float = 0.95
+    # Adam's moment estimates start with the controller (after the delay) rather than during it
+    # (the reference code also updates them while lr is 0; see README: short searches)
+    rl_moments_after_delay: bool = True
     # warmups and rematerialisation
     op_warmup: float = 0.25  # op warmup probability decays 1 -> 0 over this fraction
     filter_warmup: float = 0.25
     remat: bool = True  # torch.utils.checkpoint of layers evaluated with all ops enabled
     # outputs
     sampled_window: float = 0.1  # sampled-average latency over the last 10% of steps
-    refine: bool = False  # optional post-search latency refinement (search.refine)
+    refine: bool = False  # optional final latency refinement (search.refine); default: pure argmax (DESIGN 8.1)
     refine_tolerance: float = 0.005
     # random search
     candidates: int = 5
     band: float = 0.01  # rejection-sampling band: T0 +- 1%
     progress: bool = True
-    threads: int | None = None  # torch intra-op threads (None: torch default)
-    extra: dict = field(default_factory=dict)
+    threads: int | None = 1  # torch intra-op threads per process (None: torch default); see README
 
     @property
     def beta_value(self) -> float:

@@ -1,0 +1,293 @@
+"""Benchmark: how close searches land on a latency target, what they cost, and what remat saves.
+
+For each space (default: proxylessnas and proxylessnas-enlarged on the shipped Pixel-1 tables,
+target 84 ms; optionally a CPU table with --cpu-lut/--cpu-target) and each seed:
+- TuNAS: |argmax latency - T0| / T0 of the raw argmax and of the final (refined) arch, the
+  sampled-average latency, wall time, peak RSS of the search process, the one-shot proxy
+  accuracy, and the stand-alone accuracy of the final arch (fresh weights, steps // candidates
+  steps: the same training a random-search candidate gets);
+- random search at the same step budget (candidates x steps // candidates), best validation
+  accuracy, wall time;
+- memory: peak RSS and its growth over a few op-warmup training steps (all ops and all filters
+  enabled: the case rematerialisation targets) with and without rematerialisation, and the time
+  per step.
+Every measurement runs in its own subprocess (peak RSS = resource.getrusage maxrss of that
+process), `--workers` at a time, each with one torch thread. Prints a table, writes
+benchmarks/results/search_target.json, and states the machine and versions.
+
+    python benchmarks/search_target.py                 # 200 steps per search: ~8 min on 2 shared cores
+    python benchmarks/search_target.py --steps 800 --seeds 3 --workers 1   # the CLI's default budget
+
+With 200 steps the controller has 150 RL steps: the raw argmax is far from converged and the
+refinement step (search/refine.py) does the last percent; see search/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "search_target.json"
+
+
+# ---------------------------------------------------------------------- workers (one per subprocess)
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
+
+
+def _config(job: dict):
+    from search.config import SearchConfig
+
+    return SearchConfig(target_ms=job["target"], space=job["space"], lut=job.get("lut"), algo=job["algo"],
+                        steps=job["steps"], seed=job["seed"], candidates=job["candidates"], progress=False,
+                        remat=job.get("remat", True), out=job.get("out", "unused"), threads=1)
+
+
+def worker_search(job: dict) -> dict:
+    from search.registry import run_search
+
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = _config({**job, "out": tmp})
+        r = run_search(cfg, write=False)
+    wall = time.time() - t0
+    out = {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "latency_ms": r["latency_ms"],
+           "relative_error": r["relative_error"], "proxy_accuracy": r["proxy_accuracy"], "indices": r["indices"]}
+    if job["algo"] == "tunas":
+        out.update({k: r[k] for k in ("argmax_latency_ms", "argmax_relative_error", "sampled_latency_ms",
+                                      "expected_latency_ms", "refine", "final_entropy")})
+        # stand-alone accuracy of the final arch, trained like one random-search candidate
+        from search.context import prepare
+        from search.standalone import train_standalone
+
+        ctx = prepare(cfg)
+        per = max(1, job["steps"] // job["candidates"])
+        idx = [int(i) for i in r["indices"].split(":")]
+        out["standalone_accuracy"] = train_standalone(ctx, idx, per, 10_000 + job["seed"])
+        out["standalone_steps"] = per
+    else:
+        out["standalone_accuracy"] = r["proxy_accuracy"]
+        out["standalone_steps"] = r["steps_per_candidate"]
+        out["candidates"] = len(r["candidates"])
+    return out
+
+
+def worker_memory(job: dict) -> dict:
+    """Peak RSS over `steps` training steps with every op and filter enabled (op warmup p = 1)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from latbench.spaces import get_space
+    from search.config import SearchConfig
+    from search.supernet import Supernet
+    from search.training import make_weight_optimizer, train_step
+
+    space = get_space(job["space"])
+    torch.manual_seed(0)
+    net = Supernet(space, 10, remat=job["remat"])
+    pl = net.planner
+    opt = make_weight_optimizer(net, SearchConfig())
+    b = job["batch"]
+    x, y = torch.randn(b, 3, 32, 32), torch.randint(0, 10, (b,))
+    plan = pl.plan(pl.max_indices, pl.op_decisions, pl.filter_decisions)
+    with torch.no_grad():
+        net(x[:2], plan)
+    base = _peak_rss_mb()
+    t0 = time.time()
+    for _ in range(job["steps"]):
+        train_step(net, opt, plan, x, y, 0.01)
+    per_step = (time.time() - t0) / job["steps"]
+    peak = _peak_rss_mb()
+    return {"rss_before_mb": base, "peak_rss_mb": peak, "growth_mb": peak - base, "s_per_step": per_step}
+
+
+# ---------------------------------------------------------------------- orchestration
+def run_job(job: dict) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
+    if p.returncode != 0:
+        return {**job, "error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"}
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    return {**job, **res, "process_wall_s": time.time() - t0}
+
+
+def machine_info() -> dict:
+    import numpy
+    import sklearn
+    import torch
+
+    import latbench
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": numpy.__version__, "sklearn": sklearn.__version__,
+            "latbench": latbench.__version__, "torch_threads_per_process": 1,
+            "load_average_at_start": list(os.getloadavg())}
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def summarise(rows: list, spaces: list) -> dict:
+    import numpy as np
+
+    out = {}
+    for sp in spaces:
+        key = sp["label"]
+        tun = [r for r in rows if r["kind"] == "search" and r["algo"] == "tunas" and r["label"] == key and "error" not in r]
+        rnd = [r for r in rows if r["kind"] == "search" and r["algo"] == "random" and r["label"] == key and "error" not in r]
+        mem = {str(r["remat"]): r for r in rows if r["kind"] == "memory" and r["label"] == key and "error" not in r}
+        s = {}
+        if tun:
+            arg = [r["argmax_relative_error"] for r in tun]
+            fin = [r["relative_error"] for r in tun]
+            s["tunas"] = {"seeds": len(tun), "argmax_error_mean": float(np.mean(arg)), "argmax_error_max": float(np.max(arg)),
+                          "argmax_within_0.5pct": int(sum(e <= 0.005 for e in arg)),
+                          "final_error_mean": float(np.mean(fin)), "final_error_max": float(np.max(fin)),
+                          "final_within_0.5pct": int(sum(e <= 0.005 for e in fin)),
+                          "wall_s_mean": float(np.mean([r["wall_s"] for r in tun])),
+                          "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in tun])),
+                          "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in tun])),
+                          "standalone_accuracy_mean": float(np.mean([r["standalone_accuracy"] for r in tun]))}
+        if rnd:
+            s["random"] = {"seeds": len(rnd), "best_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rnd])),
+                           "final_error_mean": float(np.mean([r["relative_error"] for r in rnd])),
+                           "wall_s_mean": float(np.mean([r["wall_s"] for r in rnd]))}
+        if mem:
+            s["memory"] = {k: {f: v[f] for f in ("peak_rss_mb", "growth_mb", "s_per_step")} for k, v in mem.items()}
+            if "True" in mem and "False" in mem:
+                s["memory"]["growth_saved_pct"] = 100 * (1 - mem["True"]["growth_mb"] / max(1e-9, mem["False"]["growth_mb"]))
+                s["memory"]["time_overhead_pct"] = 100 * (mem["True"]["s_per_step"] / mem["False"]["s_per_step"] - 1)
+        out[key] = s
+    return out
+
+
+def print_table(rows: list, summary: dict, info: dict) -> None:
+    print(f"machine: {info['cpu']} ({info['cores']} cores), {info['platform']}; python {info['python']}, "
+          f"torch {info['torch']}, numpy {info['numpy']}, scikit-learn {info['sklearn']}, latbench {info['latbench']}; "
+          f"1 torch thread per process")
+    print()
+    print(f"{'space':24} {'algo':6} {'seed':>4} {'argmax ms':>10} {'argmax err':>10} {'final ms':>9} {'final err':>9} "
+          f"{'sampled':>8} {'1-shot':>7} {'alone':>6} {'wall s':>7} {'RSS MB':>7}")
+    for r in rows:
+        if r["kind"] != "search":
+            continue
+        if "error" in r:
+            print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} failed: {r['error']}")
+            continue
+        t = r["algo"] == "tunas"
+        print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} "
+              f"{(format(r['argmax_latency_ms'], '.2f') if t else '-'):>10} {(_pct(r['argmax_relative_error']) if t else '-'):>10} "
+              f"{r['latency_ms']:>9.2f} {_pct(r['relative_error']):>9} "
+              f"{(format(r['sampled_latency_ms'], '.1f') if t else '-'):>8} {(format(r['proxy_accuracy'], '.3f') if t else '-'):>7} "
+              f"{r['standalone_accuracy']:>6.3f} {r['wall_s']:>7.0f} {r['peak_rss_mb']:>7.0f}")
+    print()
+    print(f"{'space':24} {'remat':6} {'batch':>5} {'RSS before':>10} {'peak RSS':>9} {'growth':>8} {'s/step':>7}")
+    for r in rows:
+        if r["kind"] == "memory" and "error" not in r:
+            print(f"{r['label']:24} {str(r['remat']):6} {r['batch']:>5} {r['rss_before_mb']:>10.0f} {r['peak_rss_mb']:>9.0f} "
+                  f"{r['growth_mb']:>8.0f} {r['s_per_step']:>7.2f}")
+    print()
+    for label, s in summary.items():
+        parts = [label + ":"]
+        if "tunas" in s:
+            t = s["tunas"]
+            parts.append(f"TuNAS argmax error mean {_pct(t['argmax_error_mean'])} (max {_pct(t['argmax_error_max'])}, "
+                         f"{t['argmax_within_0.5pct']}/{t['seeds']} within 0.5%), final {_pct(t['final_error_mean'])} "
+                         f"(max {_pct(t['final_error_max'])}, {t['final_within_0.5pct']}/{t['seeds']} within 0.5%), "
+                         f"stand-alone acc {t['standalone_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s;")
+        if "random" in s:
+            parts.append(f"random search best acc {s['random']['best_accuracy_mean']:.3f}, wall {s['random']['wall_s_mean']:.0f} s;")
+        if "memory" in s and "growth_saved_pct" in s["memory"]:
+            parts.append(f"remat saves {s['memory']['growth_saved_pct']:.0f}% of the op-warmup memory growth "
+                         f"for {s['memory']['time_overhead_pct']:+.0f}% time per step")
+        print(" ".join(parts))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--steps", type=int, default=200, help="search steps per run (default 200)")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--target", type=float, default=84.0)
+    ap.add_argument("--spaces", nargs="+", default=["proxylessnas", "proxylessnas-enlarged"])
+    ap.add_argument("--candidates", type=int, default=4, help="random search candidates (default 4)")
+    ap.add_argument("--random-seeds", type=int, default=2, help="random-search seeds per space (default 2)")
+    ap.add_argument("--cpu-lut", default=None, help="optional: a CPU table (file or shipped name) to search on too")
+    ap.add_argument("--cpu-space", default="proxylessnas")
+    ap.add_argument("--cpu-target", type=float, default=None)
+    ap.add_argument("--mem-batch", type=int, default=128)
+    ap.add_argument("--mem-steps", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    args = ap.parse_args(argv)
+    if args.worker:
+        job = json.loads(args.worker)
+        res = worker_memory(job) if job["kind"] == "memory" else worker_search(job)
+        print(json.dumps(res))
+        return 0
+
+    spaces = [{"label": s, "space": s, "lut": None, "target": args.target} for s in args.spaces]
+    if args.cpu_lut:
+        if args.cpu_target is None:
+            ap.error("--cpu-lut needs --cpu-target")
+        spaces.append({"label": f"{args.cpu_space}@{Path(args.cpu_lut).stem}", "space": args.cpu_space,
+                       "lut": args.cpu_lut, "target": args.cpu_target})
+    jobs = []
+    for sp in spaces:
+        for seed in range(args.seeds):
+            jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
+                         "candidates": args.candidates})
+    for sp in spaces:
+        for seed in range(args.random_seeds):
+            jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,
+                         "candidates": args.candidates})
+    for sp in spaces[:2]:
+        for remat in (True, False):
+            jobs.append({**sp, "kind": "memory", "remat": remat, "batch": args.mem_batch, "steps": args.mem_steps})
+    info = machine_info()
+    t0 = time.time()
+    print(f"{len(jobs)} jobs, {args.workers} at a time ...", file=sys.stderr)
+    done = []
+    with ThreadPoolExecutor(args.workers) as pool:
+        for r in pool.map(run_job, jobs):
+            done.append(r)
+            print(f"  [{len(done)}/{len(jobs)}] {r['label']} {r.get('algo', 'memory')} "
+                  f"{'seed ' + str(r['seed']) if 'seed' in r else 'remat=' + str(r.get('remat'))} "
+                  f"{'FAILED: ' + r['error'] if 'error' in r else 'ok'} ({time.time() - t0:.0f} s)", file=sys.stderr)
+    info["total_wall_s"] = time.time() - t0
+    info["load_average_at_end"] = list(os.getloadavg())
+    summary = summarise(done, spaces)
+    print_table(done, summary, info)
+    print(f"\ntotal wall time {info['total_wall_s']:.0f} s")
+    from latbench.arch import atomic_write_text
+
+    report = {"benchmark": "search_target", "machine": info,
+              "settings": {k: v for k, v in vars(args).items() if k != "worker"}, "summary": summary, "runs": done}
+    atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

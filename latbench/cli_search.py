@@ -1,0 +1,95 @@
+"""`latbench search`: hardware-aware architecture search against a LUT (package `search/`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import emit, json_option, main
+
+_SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_error", "indices", "arch",
+                 "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
+                 "expected_latency_ms", "refined", "refine", "proxy_accuracy", "proxy_accuracy_kind",
+                 "seed", "steps", "world_size", "wall_s", "files")
+
+
+def _search_package():
+    """Import the top-level `search` package (found next to `latbench/` in a source checkout)."""
+    try:
+        import search.registry  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("search", "search.registry"):
+            raise
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        import search.registry  # noqa: F401
+    import search
+
+    return search
+
+
+@main.command()
+@click.option("--target-ms", type=float, required=True, help="Latency target T0 in ms (LUT prediction).")
+@click.option("--algo", default="tunas", show_default=True,
+              help="Search algorithm: tunas | random (tfnas, netadaptv2: not implemented yet).")
+@click.option("--space", "space_name", default="proxylessnas", show_default=True,
+              help="TuNAS search space: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
+@click.option("--lut", default=None, help="LUT file or shipped table name [default: pixel1-tunas-SPACE].")
+@click.option("--steps", type=int, default=None, help="Search steps (weight + RL update pairs) [default: 800].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default="latbench-search", show_default=True, help="Folder for result.json and trajectory.png.")
+@click.option("--data", default=None, help="Proxy task: .npz (x, y[, x_valid, y_valid]) or a class-per-subfolder "
+              "image folder [default: built-in digits].")
+@click.option("--reward", default="absolute", show_default=True, help="absolute | soft | hard (TuNAS / MnasNet).")
+@click.option("--beta", type=float, default=None, help="Reward cost exponent [default: -0.10 absolute, -0.07 soft/hard].")
+@click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
+@click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
+@click.option("--resolution", type=int, default=None, help="Proxy input resolution [default: 32].")
+@click.option("--rl-lr", type=float, default=None, help="Base RL learning rate [default: see README].")
+@click.option("--candidates", type=int, default=None, help="Random search: archs to train [default: 5].")
+@click.option("--remat/--no-remat", default=True, show_default=True, help="Rematerialise op-warmup layers.")
+@click.option("--refine/--no-refine", default=None,
+              help="TuNAS: optional final latency refinement of the argmax (see search/README.md) [default: off: final arch = argmax].")
+@click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, beta, batch_size, width, resolution,
+           rl_lr, candidates, remat, refine, threads, quiet, as_json):
+    """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
+
+    Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
+    digits) while the controller learns where to spend latency; writes OUT/result.json (final
+    arch, indices, latencies, per-step trajectory) and OUT/trajectory.png. Under
+    `torchrun --nproc_per_node N -m latbench search ...` the supernet trains with DDP.
+
+    \b
+    Example:
+      latbench search --target-ms 84
+      latbench search --target-ms 84 --space proxylessnas-enlarged --steps 800 --seed 1 --out run1 --json
+      latbench search --target-ms 84 --algo random --candidates 5
+    """
+    pkg = _search_package()  # noqa: F841
+    from search.config import SearchConfig
+    from search.registry import run_search
+
+    cfg = SearchConfig(target_ms=target_ms, algo=algo, space=space_name, lut=lut, seed=seed, out=out, data=data,
+                       reward=reward, beta=beta, remat=remat, progress=not quiet)
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("width", width), ("resolution", resolution),
+                        ("rl_lr", rl_lr), ("candidates", candidates), ("refine", refine), ("threads", threads)):
+        if value is not None:
+            setattr(cfg, name, value)
+    result = run_search(cfg)
+    if result.get("world_size", 1) > 1 and result.get("files") is None:
+        return  # not rank 0: rank 0 reports
+    summary = {k: result.get(k) for k in _SUMMARY_KEYS if k in result}
+    lines = [f"{result['algo']} in {result['space']} ({result['lut']}): {result['latency_ms']:.3f} ms "
+             f"for target {target_ms:g} ms ({100 * result['relative_error']:.2f}% off)"]
+    if "argmax_latency_ms" in result:
+        lines.append(f"  argmax {result['argmax_latency_ms']:.3f} ms ({100 * result['argmax_relative_error']:.2f}% off)"
+                     f"{', refined: ' + str(result['refine']['changes']) + ' decision(s) changed' if result.get('refined') else ''}; "
+                     f"sampled average {result['sampled_latency_ms']:.3f} ms")
+    lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
+    lines.append(f"  indices {result['indices']}")
+    if result.get("files"):
+        lines.append(f"  wrote {result['files']['result']} and {result['files']['plot']} ({result['wall_s']:.0f} s)")
+    emit(summary, as_json, "\n".join(lines))

@@ -1,0 +1,80 @@
+"""TuNAS's controller: an independent categorical distribution per decision (tunas/controller.py).
+
+Logits start at 0 (uniform). Sampling, log-probabilities, entropy and argmax work on all decisions
+at once through one padded [D, K] logit tensor (options beyond a decision's count are masked).
+Hierarchical (as TuNAS's default): a decision that only shapes a layer the sample skips is
+inactive and contributes neither log-probability nor entropy.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class CategoricalPolicy:
+    def __init__(self, sizes, parents=None):
+        self.sizes = [int(s) for s in sizes]
+        d, k = len(self.sizes), max(self.sizes)
+        self.logits = torch.zeros(d, k, requires_grad=True)
+        self.valid = torch.arange(k)[None, :] < torch.tensor(self.sizes)[:, None]
+        self.parents = list(parents) if parents is not None else [None] * d
+        self._parent_pos = torch.tensor([p[0] if p else 0 for p in self.parents])
+        self._parent_val = torch.tensor([p[1] if p else -1 for p in self.parents])
+        self._has_parent = torch.tensor([p is not None for p in self.parents])
+
+    def masked_logits(self) -> torch.Tensor:
+        return self.logits.masked_fill(~self.valid, float("-inf"))
+
+    def probs(self) -> torch.Tensor:
+        """[D, K] probabilities (0 beyond each decision's option count)."""
+        return torch.softmax(self.masked_logits(), dim=1)
+
+    def prob_list(self) -> list:
+        """One 1-D probability tensor per decision (what LatencyModel.expected_latency takes)."""
+        p = self.probs()
+        return [p[i, :n] for i, n in enumerate(self.sizes)]
+
+    def sample(self, generator: torch.Generator | None = None) -> np.ndarray:
+        with torch.no_grad():
+            return torch.multinomial(self.probs(), 1, generator=generator)[:, 0].numpy()
+
+    def argmax(self) -> np.ndarray:
+        with torch.no_grad():
+            return self.masked_logits().argmax(dim=1).numpy()
+
+    def active(self, indices) -> torch.Tensor:
+        """[D] bool: decisions whose value matters for `indices` (parent layer not skipped)."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        skipped = self._has_parent & (idx[self._parent_pos] == self._parent_val)
+        return ~skipped
+
+    def log_prob(self, indices) -> torch.Tensor:
+        """Differentiable log-probability of `indices` (active decisions only)."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        logp = torch.log_softmax(self.masked_logits(), dim=1).gather(1, idx[:, None])[:, 0]
+        return (logp * self.active(idx)).sum()
+
+    def entropy(self) -> float:
+        with torch.no_grad():
+            p = self.probs()
+            logp = torch.log_softmax(self.masked_logits(), dim=1)
+            return float(-(p * logp.masked_fill(~self.valid, 0.0)).sum())
+
+
+class EMABaseline:
+    """Zero-debiased exponential moving average of the reward (tunas/custom_layers.py)."""
+
+    def __init__(self, momentum: float = 0.95):
+        self.momentum, self.num, self.den = momentum, 0.0, 0.0
+
+    def update(self, value: float) -> float:
+        """Fold `value` in and return the new average (TuNAS uses it for the same step's advantage)."""
+        m = self.momentum
+        self.num = m * self.num + (1 - m) * value
+        self.den = m * self.den + (1 - m)
+        return self.num / self.den
+
+
+def make_rl_optimizer(policy: CategoricalPolicy, lr: float = 0.0):
+    """Adam with beta1 = 0, beta2 = 0.999, eps = 1e-8 (TuNAS appendix E.2); lr is set every step."""
+    return torch.optim.Adam([policy.logits], lr=lr, betas=(0.0, 0.999), eps=1e-8)

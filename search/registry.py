@@ -1,0 +1,66 @@
+"""Search algorithms by name. Runners load lazily; an algorithm plugs in with one `register` call
+(or one line in ALGORITHMS): a runner takes a SearchContext and returns the result dict.
+
+`tfnas` and `netadaptv2` (DESIGN 8.2, 8.3) are known names without a runner yet.
+"""
+from __future__ import annotations
+
+import importlib
+
+from latbench.errors import BadInput
+
+ALGORITHMS = {
+    "tunas": "search.tunas:run_tunas",
+    "random": "search.random_search:run_random_search",
+    "tfnas": None,
+    "netadaptv2": None,
+}
+
+
+def register(name: str, target) -> None:
+    """Register a runner: a callable or "module:function" (imported on first use)."""
+    ALGORITHMS[name] = target
+
+
+def algorithm_names() -> list[str]:
+    return list(ALGORITHMS)
+
+
+def check_algorithm(name: str) -> None:
+    """BadInput for unknown names and for names without a runner yet (imports nothing)."""
+    if name not in ALGORITHMS:
+        raise BadInput(f"--algo: unknown algorithm {name!r} (known: {', '.join(ALGORITHMS)})")
+    target = ALGORITHMS[name]
+    if target is None:
+        ready = ", ".join(n for n, t in ALGORITHMS.items() if t is not None)
+        raise BadInput(f"--algo: {name} is not implemented yet (available: {ready})")
+
+
+def get_runner(name: str):
+    check_algorithm(name)
+    target = ALGORITHMS[name]
+    if callable(target):
+        return target
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_search(cfg, write: bool = True) -> dict:
+    """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result."""
+    from .context import check_config, prepare
+
+    check_config(cfg)
+    check_algorithm(cfg.algo)
+    ctx = prepare(cfg)
+    runner = get_runner(cfg.algo)
+    from .distributed import shutdown
+
+    try:
+        result = runner(ctx)
+        if write and ctx.dist.is_main:
+            from .results import write_results
+
+            result["files"] = write_results(cfg.out, result)
+        return result
+    finally:
+        shutdown(ctx.dist)

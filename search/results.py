@@ -1,0 +1,87 @@
+"""Search outputs: `result.json` (format latbench-search-result/1) and `trajectory.png`.
+
+Both are written atomically (temp file in the same folder + rename), by rank 0 only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from latbench.arch import atomic_write_text, format_indices
+
+FORMAT = "latbench-search-result/1"
+
+
+def base_result(ctx, algo: str, final_indices, wall_s: float) -> dict:
+    """The fields every algorithm reports about its final arch."""
+    space, lm, cfg = ctx.space, ctx.lm, ctx.cfg
+    idx = [int(i) for i in final_indices]
+    lat = float(lm.latency(idx))
+    arch = space.decode(idx, name=f"{algo}-{space.name}-{cfg.target_ms:g}ms-seed{cfg.seed}")
+    return {"format": FORMAT, "algo": algo, "space": space.name, "lut": ctx.lut, "target_ms": cfg.target_ms,
+            "latency_ms": lat, "relative_error": abs(lat / cfg.target_ms - 1.0),
+            "indices": format_indices(idx), "arch": arch.to_dict(), "seed": cfg.seed, "steps": cfg.steps,
+            "world_size": ctx.dist.world, "wall_s": wall_s, "data": ctx.data.describe()}
+
+
+def write_results(out_dir, result: dict) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"result": str(out / "result.json"), "plot": str(out / "trajectory.png")}
+    plot_trajectory(result, out / "trajectory.png")
+    atomic_write_text(out / "result.json", json.dumps({**result, "files": files}, indent=1) + "\n")
+    return files
+
+
+def plot_trajectory(result: dict, path) -> None:
+    """Latency (sampled, argmax, target), reward / accuracy and RL learning rate over steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    traj = result.get("trajectory") or []
+    steps = [t["step"] for t in traj]
+    target = result["target_ms"]
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    ax = axes[0]
+    ax.plot(steps, [t.get("sampled_latency_ms") for t in traj], ".", ms=2, alpha=0.4, label="sampled")
+    if any(t.get("argmax_latency_ms") is not None for t in traj):
+        ax.plot(steps, [t.get("argmax_latency_ms") for t in traj], "-", lw=1.2, label="argmax")
+    ax.axhline(target, color="k", lw=0.8, label=f"target {target:g} ms")
+    ax.axhspan(target * 0.995, target * 1.005, color="k", alpha=0.1, label="+-0.5%")
+    ax.set_ylabel("latency (ms)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax = axes[1]
+    for key, label in (("reward", "reward"), ("accuracy", "proxy accuracy (batch)")):
+        vals = [t.get(key) for t in traj]
+        if any(v is not None for v in vals):
+            ax.plot(steps, vals, ".", ms=2, alpha=0.5, label=label)
+    ax.set_ylabel("reward / accuracy")
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axes[2]
+    if any(t.get("rl_lr") is not None for t in traj):
+        ax.plot(steps, [t.get("rl_lr") for t in traj], label="RL lr")
+    if any(t.get("warmup_p") is not None for t in traj):
+        ax2 = ax.twinx()
+        ax2.plot(steps, [t.get("warmup_p") for t in traj], color="tab:orange", label="warmup p")
+        ax2.set_ylabel("op/filter warmup p")
+    ax.set_ylabel("RL learning rate")
+    ax.set_xlabel("step")
+    fig.suptitle(f"{result['algo']} in {result['space']}: {result['latency_ms']:.2f} ms "
+                 f"(target {target:g} ms)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=90)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)

@@ -1,0 +1,138 @@
+"""TuNAS (Bender et al., CVPR 2020; DESIGN 8.1): REINFORCE with weight sharing.
+
+Each step (one process; under torchrun every process does this with its own sample):
+ 1. sample an arch from the independent categorical policy;
+ 2. weight update on a training batch, for the sampled arch with op / filter warmup: every
+    op decision (kernel, SE, skip) enables all its options with probability p_op and every
+    filter decision (block width, expansion) takes its largest option with probability p_f,
+    p decaying linearly 1 -> 0 over the first 25% of steps (layers averaging several ops are
+    rematerialised when `remat` is on);
+ 3. RL update on a validation batch (4x the training batch): Q = accuracy of the sampled arch
+    with the shared weights, T = LatencyModel latency, reward (absolute by default:
+    Q + beta |T/T0 - 1|, beta = -0.10), baseline = zero-debiased EMA (momentum 0.95) of the
+    (cross-process mean) reward, loss = -(reward - baseline) log pi(arch), Adam (beta1 = 0,
+    beta2 = 0.999, eps = 1e-8) with lr 0 for the first 25% of steps, then base rising
+    exponentially to 10x base at the end.
+The order (weights first, then the controller on the same sample) is the reference
+implementation's (tunas/mobile_architecture_search.py); the warmups only change the arch
+trained in step 2, never the one rewarded in step 3 (the reference code notes that this
+separation is needed once filter warmup outlasts the RL delay).
+Final arch = argmax per decision; reported with the sampled-average latency (mean over the
+last 10% of steps) and the expected latency under the final policy.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .distributed import BatchStream, all_reduce_mean, wrap
+from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
+from .results import base_result
+from .rewards import reward_function
+from .schedules import rl_learning_rate, warmup_probability, weight_learning_rate
+from .supernet import Supernet
+from .training import batch_accuracy, evaluate, make_weight_optimizer, train_step
+
+
+def build_supernet(ctx, seed: int) -> Supernet:
+    cfg = ctx.cfg
+    torch.manual_seed(seed)
+    net = Supernet(ctx.space, ctx.data.num_classes, ctx.data.in_channels, width=cfg.width,
+                   min_channels=cfg.min_channels, resolution=cfg.resolution,
+                   min_feature_map=cfg.min_feature_map, remat=cfg.remat)
+    return net.to(ctx.dist.device)
+
+
+def run_tunas(ctx) -> dict:
+    cfg, space, lm, dist = ctx.cfg, ctx.space, ctx.lm, ctx.dist
+    t0 = time.time()
+    net = build_supernet(ctx, cfg.seed)
+    planner = net.planner
+    model = wrap(net, dist)
+    w_opt = make_weight_optimizer(model, cfg)
+    policy = CategoricalPolicy(space.sizes, planner.parents())
+    rl_opt = make_rl_optimizer(policy)
+    baseline = EMABaseline(cfg.baseline_momentum)
+    reward_fn, beta = reward_function(cfg.reward), cfg.beta_value
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 1)
+    coins = np.random.default_rng(cfg.seed * 1000 + dist.rank + 7)
+    train = BatchStream(ctx.data.x_train, ctx.data.y_train, cfg.batch_size, dist, seed=cfg.seed)
+    valid = BatchStream(ctx.data.x_valid, ctx.data.y_valid, cfg.rl_batch_size, dist, seed=cfg.seed + 1)
+    op_dec, filter_dec = np.array(planner.op_decisions), np.array(planner.filter_decisions)
+    trajectory, n = [], cfg.steps
+    bar = _progress(cfg, dist, "tunas")
+    for step in range(n):
+        idx = policy.sample(gen)
+        # 2. shared weights, with op / filter warmup (1. was sampling the arch)
+        p_op = warmup_probability(step, n, cfg.op_warmup)
+        p_f = warmup_probability(step, n, cfg.filter_warmup)
+        op_warm = op_dec[coins.random(len(op_dec)) < p_op] if p_op > 0 else ()
+        filter_warm = filter_dec[coins.random(len(filter_dec)) < p_f] if p_f > 0 else ()
+        xb, yb = train.next()
+        loss, _ = train_step(model, w_opt, planner.plan(idx, op_warm, filter_warm), xb, yb,
+                             weight_learning_rate(step, n, cfg.weight_lr, cfg.weight_lr_warmup), cfg.label_smoothing)
+        # 3. RL controller on a validation batch
+        xv, yv = valid.next()
+        quality = batch_accuracy(model, planner.plan(idx), xv, yv)
+        latency = float(lm.latency(idx))
+        reward = float(reward_fn(quality, latency, cfg.target_ms, beta))
+        mean_reward = float(all_reduce_mean(torch.tensor([reward], dtype=torch.float64), dist)[0])
+        advantage = reward - baseline.update(mean_reward)
+        rl_lr = rl_learning_rate(step, n, cfg.rl_lr, cfg.rl_delay, cfg.rl_lr_growth)
+        for group in rl_opt.param_groups:
+            group["lr"] = rl_lr
+        if rl_lr > 0 or not cfg.rl_moments_after_delay:
+            rl_opt.zero_grad(set_to_none=False)
+            (-advantage * policy.log_prob(idx)).backward()
+            all_reduce_mean(policy.logits.grad, dist)
+            rl_opt.step()
+        argmax_lat = float(lm.latency(policy.argmax()))
+        trajectory.append({"step": step, "reward": reward, "accuracy": quality, "sampled_latency_ms": latency,
+                           "argmax_latency_ms": argmax_lat, "rl_lr": rl_lr, "baseline": baseline.num / baseline.den,
+                           "train_loss": loss, "warmup_p": max(p_op, p_f), "entropy": policy.entropy(),
+                           "time_s": time.time() - t0})
+        if bar is not None:
+            bar.update(1)
+            if step % 10 == 0 or step == n - 1:
+                bar.set_postfix_str(f"sampled {latency:.1f} ms, argmax {argmax_lat:.1f} ms, acc {quality:.2f}")
+    if bar is not None:
+        bar.close()
+    return _finish(ctx, net, policy, trajectory, time.time() - t0)
+
+
+def _finish(ctx, net, policy, trajectory, wall) -> dict:
+    cfg, lm, space = ctx.cfg, ctx.lm, ctx.space
+    argmax = policy.argmax()
+    final, refine_info = argmax, None
+    if cfg.refine:
+        from .refine import refine_to_target
+
+        logp = torch.log_softmax(policy.masked_logits(), dim=1).detach().numpy()
+        final, refine_info = refine_to_target(lm, logp, space.sizes, argmax, cfg.target_ms, cfg.refine_tolerance)
+    k = max(1, int(round(cfg.sampled_window * len(trajectory))))
+    sampled = float(np.mean([t["sampled_latency_ms"] for t in trajectory[-k:]]))
+    expected = lm.expected_latency([p.detach().double() for p in policy.prob_list()])
+    result = base_result(ctx, "tunas", final, wall)
+    argmax_lat = float(lm.latency(argmax))
+    result.update({
+        "argmax_indices": ":".join(str(int(i)) for i in argmax), "argmax_latency_ms": argmax_lat,
+        "argmax_relative_error": abs(argmax_lat / cfg.target_ms - 1),
+        "sampled_latency_ms": sampled, "sampled_window_steps": k,
+        "expected_latency_ms": None if expected is None else float(expected),
+        "refined": refine_info is not None, "refine": refine_info,
+        "proxy_accuracy": evaluate(net, net.planner.plan(final), ctx.data.x_valid, ctx.data.y_valid, ctx.dist),
+        "proxy_accuracy_kind": "one-shot: final arch with the shared supernet weights, whole valid split",
+        "final_entropy": policy.entropy(), "proxy": net.describe(), "config": cfg.as_dict(),
+        "trajectory": trajectory,
+    })
+    return result
+
+
+def _progress(cfg, dist, desc):
+    if not cfg.progress or not dist.is_main:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.steps, desc=desc, unit="step", dynamic_ncols=True, leave=False)

@@ -1,0 +1,75 @@
+"""`latbench search` end to end in a subprocess (tiny proxy), and bad input -> exit 2, one line."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latbench.arch import parse_arch  # noqa: E402
+from latbench.spaces import get_space  # noqa: E402
+
+TINY = ["--steps", "12", "--width", "0.125", "--resolution", "16", "--batch-size", "16", "--quiet"]
+
+
+def test_tiny_tunas_search_writes_result(cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", "--target-ms", "84", *TINY, "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    for key in ("latency_ms", "target_ms", "arch", "indices", "argmax_latency_ms", "sampled_latency_ms"):
+        assert key in summary
+    result = json.loads((out / "result.json").read_text())
+    assert (out / "trajectory.png").stat().st_size > 1000
+    arch = parse_arch(result["arch"], "result.json")
+    space = get_space("proxylessnas")
+    idx = [int(i) for i in result["indices"].split(":")]
+    assert arch.indices == idx and space.encode(arch) is not None
+    from latbench.lut_files import load_table
+
+    assert load_table("pixel1-tunas-proxylessnas").predict(arch).latency_ms == pytest.approx(result["latency_ms"])
+    traj = result["trajectory"]
+    assert [t["step"] for t in traj] == list(range(12))
+    assert {"reward", "accuracy", "sampled_latency_ms", "argmax_latency_ms", "rl_lr"} <= set(traj[0])
+    assert traj[0]["rl_lr"] == 0 and traj[-1]["rl_lr"] > 0
+    assert result["space"] == "proxylessnas" and result["lut"] == "pixel1-tunas-proxylessnas"
+    assert summary["latency_ms"] == pytest.approx(result["latency_ms"])
+
+
+def test_tiny_random_search_with_npz_data(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.random((60, 8, 8)), y=np.arange(60) % 3)
+    out = tmp_path / "rs"
+    r = cli("search", "--target-ms", "58", "--algo", "random", "--space", "mobilenetv3-like", "--candidates", "2",
+            "--data", data, *TINY, "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["candidates"]) == 2 and result["steps_per_candidate"] == 6
+    assert abs(result["latency_ms"] / 58 - 1) <= 0.01
+    assert result["data"]["classes"] == 3
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--space", "no-such-space"], "unknown space"),
+    (["--space", "tfnas"], "TuNAS spaces only"),
+    (["--algo", "tfnas"], "not implemented yet"),
+    (["--algo", "netadaptv2"], "not implemented yet"),
+    (["--algo", "evolution"], "unknown algorithm"),
+    (["--reward", "linear"], "--reward"),
+    (["--steps", "0"], "--steps"),
+    (["--lut", "pixel1-tunas-mobilenetv3-like"], "built for space"),
+    (["--data", "BAD_NPZ"], "cannot read"),
+    (["--data", "MISSING"], "no such file"),
+])
+def test_bad_input_exits_2_with_one_line(cli, tmp_path, args, match):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    args = [str(bad) if a == "BAD_NPZ" else str(tmp_path / "missing.npz") if a == "MISSING" else a for a in args]
+    r = cli("search", "--target-ms", "84", "--out", tmp_path / "o", "--quiet", *args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0] and lines[0].startswith("latbench: error:")
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,99 @@
+"""The TuNAS controller (policy, REINFORCE, Adam, schedules), refinement and rejection sampling."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latbench.errors import BadInput  # noqa: E402
+from latbench.spaces import get_space  # noqa: E402
+from search.latency import load_latency_model, rejection_sample, uniform_indices  # noqa: E402
+from search.plan import Planner  # noqa: E402
+from search.policy import CategoricalPolicy, EMABaseline, make_rl_optimizer  # noqa: E402
+from search.refine import refine_to_target  # noqa: E402
+from search.schedules import rl_learning_rate  # noqa: E402
+
+
+def test_policy_starts_uniform_and_samples_valid_indices():
+    pol = CategoricalPolicy([1, 3, 2, 7])
+    p = pol.probs()
+    np.testing.assert_allclose(p[1, :3].detach(), [1 / 3] * 3)
+    np.testing.assert_allclose(p[2, 2:].detach(), 0)
+    g = torch.Generator().manual_seed(0)
+    samples = np.stack([pol.sample(g) for _ in range(300)])
+    assert (samples < np.array([1, 3, 2, 7])).all() and (samples[:, 0] == 0).all()
+    assert set(samples[:, 3]) == set(range(7))
+    assert pol.entropy() == pytest.approx(np.log(3) + np.log(2) + np.log(7), rel=1e-5)
+
+
+def test_hierarchical_log_prob_ignores_decisions_of_skipped_layers():
+    space = get_space("proxylessnas")
+    pl = Planner(space)
+    pol = CategoricalPolicy(space.sizes, pl.parents())
+    idx = np.zeros(space.num_decisions, dtype=int)
+    op = next(d for d, f in enumerate(pl.fields) if f == "op" and len(pl.options[d]) == 2)
+    children = [d for d, p in enumerate(pl.parents()) if p and p[0] == op]
+    assert {pl.fields[d] for d in children} == {"kernel", "expansion"}
+    full = float(pol.log_prob(idx).detach())
+    idx[op] = pl.options[op].index("skip")
+    skipped = float(pol.log_prob(idx).detach())
+    expected = full + sum(np.log(len(pl.options[d])) for d in children)  # children no longer counted
+    assert skipped == pytest.approx(expected, rel=1e-5)
+
+
+def test_controller_converges_on_a_synthetic_reward():
+    """reward = fraction of decisions that pick option 2: REINFORCE + EMA baseline + Adam(beta1=0)
+    with the TuNAS schedule (lr 0 for 25%, then 10x growth) ends with argmax == 2 everywhere."""
+    sizes = [3, 4, 3, 5, 3, 3, 6, 3]
+    pol = CategoricalPolicy(sizes)
+    opt, base = make_rl_optimizer(pol), EMABaseline(0.95)
+    g = torch.Generator().manual_seed(0)
+    n = 400
+    for step in range(n):
+        idx = pol.sample(g)
+        reward = float(np.mean(idx == 2))
+        adv = reward - base.update(reward)
+        for group in opt.param_groups:
+            group["lr"] = rl_learning_rate(step, n, 0.05)
+        opt.zero_grad()
+        (-adv * pol.log_prob(idx)).backward()
+        opt.step()
+        if step < n // 4:
+            assert torch.count_nonzero(pol.logits.detach()) == 0  # lr 0: the policy does not move
+    assert (pol.argmax() == 2).all()
+    assert (pol.probs()[:, 2] > 0.9).all()
+
+
+@pytest.fixture(scope="module")
+def proxyless():
+    space = get_space("proxylessnas")
+    lm, _ = load_latency_model(space, None)
+    return space, lm
+
+
+def test_rejection_sampling_stays_in_band(proxyless):
+    space, lm = proxyless
+    rng = np.random.default_rng(0)
+    cands = rejection_sample(lm, space.sizes, 84.0, 0.01, 20, rng, batch=4096)
+    lat = lm.latency(cands)
+    assert len(cands) == 20 and (np.abs(lat / 84.0 - 1) <= 0.01).all()
+    assert len({c.tobytes() for c in cands}) == 20
+    with pytest.raises(BadInput, match="within"):
+        rejection_sample(lm, space.sizes, 10.0, 0.01, 1, rng, batch=512, max_batches=2)
+    u = uniform_indices(space.sizes, 5000, rng)
+    assert (u < np.array(space.sizes)).all() and (u.max(axis=0) == np.array(space.sizes) - 1).all()
+
+
+def test_refinement_reaches_the_target_with_few_changes(proxyless):
+    space, lm = proxyless
+    logp = np.log(np.full((space.num_decisions, 3), 1 / 3))
+    start = np.array(space.reference_models()["ProxylessNAS-Mobile"])
+    for target in (82.0, 86.0):
+        idx, info = refine_to_target(lm, logp, space.sizes, start, target, 0.005)
+        assert info["reached"] and abs(lm.latency(idx) / target - 1) <= 0.005
+        assert 1 <= info["changes"] <= 3
+    idx, info = refine_to_target(lm, logp, space.sizes, start, 84.42, 0.005)
+    assert info["changes"] == 0 and (idx == start).all()

@@ -1,0 +1,152 @@
+"""Channel masking, operation collapsing, warmups, rematerialisation and the supernet per space."""
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latbench.spaces import get_space  # noqa: E402
+from search.layers import SharedBatchNorm, SharedConv2d, SharedDepthwise, channel_mask  # noqa: E402
+from search.supernet import Supernet, proxy_strides  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def test_masked_wide_conv_equals_narrow_conv():
+    torch.manual_seed(0)
+    wide = SharedConv2d(16, 32, 3)
+    x = torch.randn(2, 10, 9, 9)
+    y = wide(x, cout=20)
+    narrow = nn.Conv2d(10, 20, 3, padding=1, bias=False)
+    with torch.no_grad():
+        narrow.weight.copy_(wide.weight[:20, :10])
+    assert y.shape == (2, 20, 9, 9)
+    assert torch.allclose(y, narrow(x), atol=1e-6)
+    # the same as TuNAS's explicit masks: zero input channels >= 10, keep the first 20 outputs
+    x_full = torch.cat([x, torch.randn(2, 6, 9, 9)], 1) * channel_mask(10, 16)[None, :, None, None]
+    y_full = F.conv2d(x_full, wide.weight, None, 1, 1) * channel_mask(20, 32)[None, :, None, None]
+    assert torch.allclose(y_full[:, :20], y, atol=1e-6)
+    assert torch.count_nonzero(y_full[:, 20:]) == 0
+
+
+def test_masked_conv_with_bias_and_stride():
+    torch.manual_seed(1)
+    wide = SharedConv2d(8, 12, 3, stride=2, bias=True)
+    x = torch.randn(3, 5, 8, 8)
+    narrow = nn.Conv2d(5, 7, 3, stride=2, padding=1)
+    with torch.no_grad():
+        narrow.weight.copy_(wide.weight[:7, :5])
+        wide.bias.normal_()
+        narrow.bias.copy_(wide.bias[:7])
+    assert torch.allclose(wide(x, 7), narrow(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_5x5_masked_to_centre_equals_3x3(stride):
+    torch.manual_seed(2)
+    dw = SharedDepthwise(12, 5, stride)
+    x = torch.randn(2, 12, 10, 10)
+    ref = nn.Conv2d(12, 12, 3, stride=stride, padding=1, groups=12, bias=False)
+    with torch.no_grad():
+        ref.weight.copy_(dw.weight[:, :, 1:4, 1:4])
+    assert torch.allclose(dw(x, kernel=3), ref(x), atol=1e-6)
+    # and the centre cut equals zeroing the 5x5 kernel's border (a 5x5 conv with a masked kernel)
+    border = torch.zeros(5, 5)
+    border[1:4, 1:4] = 1
+    masked = F.conv2d(x, dw.weight * border, None, stride, 2, 1, 12)
+    assert torch.allclose(dw(x, kernel=3), masked, atol=1e-6)
+    # fewer channels: the first 7 depthwise filters
+    ref7 = F.conv2d(x[:, :7], dw.weight[:7, :, 1:4, 1:4], None, stride, 1, 1, 7)
+    assert torch.allclose(dw(x[:, :7], kernel=3), ref7, atol=1e-6)
+
+
+def test_shared_batchnorm_equals_narrow_batchnorm():
+    torch.manual_seed(3)
+    bn = SharedBatchNorm(16)
+    with torch.no_grad():
+        bn.weight.normal_()
+        bn.bias.normal_()
+    x = torch.randn(4, 6, 5, 5)
+    ref = nn.BatchNorm2d(6, eps=bn.eps).train()
+    with torch.no_grad():
+        ref.weight.copy_(bn.weight[:6])
+        ref.bias.copy_(bn.bias[:6])
+    assert torch.allclose(bn(x), ref(x), atol=1e-5)
+
+
+def test_proxy_strides_drop_the_last_strides():
+    assert proxy_strides([2, 1, 2, 2, 2, 1, 2, 1], 32, 2) == [2, 1, 2, 2, 2, 1, 1, 1]
+    assert proxy_strides([2, 1, 2, 2, 2, 1, 2, 1], 32, 1) == [2, 1, 2, 2, 2, 1, 2, 1]
+    assert proxy_strides([2, 2, 2], 8, 4) == [2, 1, 1]
+
+
+@pytest.mark.parametrize("name", ["proxylessnas", "proxylessnas-enlarged", "mobilenetv3-like"])
+def test_supernet_forward_backward_every_space(name):
+    space = get_space(name)
+    torch.manual_seed(0)
+    net = Supernet(space, 10, width=0.125, resolution=16)
+    pl = net.planner
+    x = torch.randn(4, 3, 16, 16)
+    for seed in range(2):
+        plan = pl.plan(space.sample(seed))
+        out = net(x, plan)
+        assert out.shape == (4, 10)
+        out.sum().backward()
+    warm = pl.plan(space.sample(5), pl.op_decisions, pl.filter_decisions)
+    assert any(p is not None and p.averaged for p in warm)
+    assert net(x, warm).shape == (4, 10)
+
+
+def test_filter_and_op_warmup_plans():
+    space = get_space("proxylessnas-enlarged")
+    pl = Supernet(space, 10).planner
+    idx = [0] * space.num_decisions
+    small = pl.plan(idx)
+    full = pl.plan(idx, filter_warm=pl.filter_decisions)
+    big = pl.plan(pl.max_indices)
+    for a, b, c in zip(small, full, big):
+        if a is not None:
+            assert (b.cout, b.mid) == (c.cout, c.mid)  # filter warmup: every width at its largest
+            assert a.cout <= b.cout and a.mid <= b.mid
+    ops = pl.plan(idx, op_warm=pl.op_decisions)
+    bnecks = [p for p, s in zip(ops, pl.specs) if p is not None and s.kind == "bneck"]
+    assert all(p.kernels == (3, 5, 7) for p in bnecks)  # op warmup: all kernels averaged
+    assert any(p.skip_avg for p in bnecks)
+
+
+def test_rematerialisation_gives_the_same_outputs_and_gradients():
+    space = get_space("mobilenetv3-like")
+    results = []
+    for remat in (False, True):
+        torch.manual_seed(0)
+        net = Supernet(space, 10, width=0.125, resolution=16, remat=remat)
+        pl = net.planner
+        plan = pl.plan(space.sample(1), pl.op_decisions, pl.filter_decisions)
+        x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+        out = net(x, plan)
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    (o1, g1), (o2, g2) = results
+    assert torch.allclose(o1, o2, atol=1e-5)
+    assert g1.keys() == g2.keys()
+    for n in g1:
+        assert torch.allclose(g1[n], g2[n], atol=1e-4, rtol=1e-3), n
+
+
+def test_skipped_layer_is_identity_and_untrained():
+    space = get_space("proxylessnas")
+    torch.manual_seed(0)
+    net = Supernet(space, 10, width=0.125, resolution=16)
+    pl = net.planner
+    idx = list(pl.max_indices)
+    op = next(d for d, f in enumerate(pl.fields) if f == "op" and "skip" in pl.options[d])
+    idx[op] = pl.options[op].index("skip")
+    plan = pl.plan(idx)
+    layer = next(i for i, s in enumerate(pl.specs) if dict(s.decisions).get("op") == op)
+    assert not plan[layer].present
+    net(torch.randn(2, 3, 16, 16), plan).sum().backward()
+    assert all(p.grad is None for p in net.layers[str(layer)].parameters())
