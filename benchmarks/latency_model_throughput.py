@@ -25,22 +25,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from latbench.devices.hostinfo import cpu_model  # noqa: E402
 from latbench.latency_model import LatencyModel  # noqa: E402
 from latbench.lut_files import load_table  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
 from latbench.spaces.tunas import TUNAS_SPACES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "latency_model_throughput.json"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine() -> dict:

@@ -40,17 +40,6 @@ from latbench.validation import validate_table  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "lut_fidelity.json"
 
 
-def versions() -> dict:
-    from importlib import metadata
-    out = {"python": platform.python_version()}
-    for d in ("numpy", "onnxruntime", "torch", "ai-edge-litert", "tensorflow-cpu", "scikit-learn"):
-        try:
-            out[d] = metadata.version(d)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def needed_op_items(space, archs, granularity):
     seen, items = set(), [probe_item(granularity)]
     for a in archs:
@@ -132,7 +121,7 @@ def main():
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
     results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
                           "platform": platform.platform()}
-    results["versions"] = versions()
+    results["versions"] = hostinfo.package_versions()
     results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):

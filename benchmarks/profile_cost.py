@@ -28,36 +28,21 @@ import platform
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latbench.devices.hostinfo import cpu_model, package_versions  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "profile_cost.json"
 RUNTIMES = ("ort", "torch", "tflite")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def machine() -> dict:
     return {"cpu_model": cpu_model(), "cpus_online": os.cpu_count(),
             "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "platform": platform.platform(), "python": platform.python_version(),
-            "versions": {d: v for d in ("onnxruntime", "onnx", "torch", "ai-edge-litert", "tensorflow",
-                                        "tensorflow-cpu", "keras", "numpy") if (v := _version(d)) is not None}}
+            "versions": package_versions()}
 
 
 def run_once(runtime: str, space, granularity: str, limit, db: Path, cprofile_to: Path | None = None) -> dict:

@@ -130,15 +130,9 @@ def machine_info() -> dict:
 
     import latbench
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+    from latbench.devices.hostinfo import cpu_model
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "numpy": numpy.__version__, "sklearn": sklearn.__version__,
             "latbench": latbench.__version__, "torch_threads_per_process": 1,
             "load_average_at_start": list(os.getloadavg())}

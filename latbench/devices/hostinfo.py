@@ -50,3 +50,17 @@ def conditions(core: int) -> dict:
 
 def allowed_cores() -> list[int]:
     return sorted(os.sched_getaffinity(0))
+
+
+def package_versions(dists=("numpy", "onnxruntime", "onnx", "torch", "ai-edge-litert", "tensorflow-cpu",
+                            "keras", "scikit-learn")) -> dict:
+    """Installed versions of the given distributions (absent ones left out), for benchmark reports."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for d in dists:
+        try:
+            out[d] = metadata.version(d)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
