@@ -175,3 +175,15 @@ def test_import_bad_inputs(tmp_path, cli):
     r = cli("import-lut", "tunas", "--space", "proxylessnas", "--data", bad, "-o", tmp_path / "x.json")
     assert r.returncode == 2 and "not a TuNAS cost-model file" in r.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("name", ["cpu-ort-proxylessnas-isolated", "cpu-ort-proxylessnas-context",
+                                  "cpu-ort-proxylessnas-fitted"])
+def test_shipped_cpu_tables_cover_their_space(name):
+    t = load_table(name)
+    assert t.data["device"]["device"] == "cpu" and t.data["runtime"] == "ort" and t.data["spaces"] == ["proxylessnas"]
+    space = get_space("proxylessnas")
+    assert {op.key for op in space.ops("block")} <= set(t.entries)
+    assert t.data["provenance"]["store"] and t.data["method"] in name
+    ms = t.predict(resolve_arch("proxylessnas-mobile"), strict=True).latency_ms
+    assert 1.0 < ms < 50.0
