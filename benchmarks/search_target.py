@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=200, help="search steps per run (default 200)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--target", type=float, default=84.0)
-    ap.add_argument("--spaces", nargs="+", default=["proxylessnas", "proxylessnas-enlarged"])
+    ap.add_argument("--spaces", nargs="*", default=["proxylessnas", "proxylessnas-enlarged"])
     ap.add_argument("--candidates", type=int, default=4, help="random search candidates (default 4)")
     ap.add_argument("--random-seeds", type=int, default=2, help="random-search seeds per space (default 2)")
     ap.add_argument("--cpu-lut", default=None, help="optional: a CPU table (file or shipped name) to search on too")

@@ -1,8 +1,6 @@
 """`latbench search`: hardware-aware architecture search against a LUT (package `search/`)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import click
 
@@ -12,20 +10,6 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
                  "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
                  "expected_latency_ms", "refined", "refine", "proxy_accuracy", "proxy_accuracy_kind",
                  "seed", "steps", "world_size", "wall_s", "files")
-
-
-def _search_package():
-    """Import the top-level `search` package (found next to `latbench/` in a source checkout)."""
-    try:
-        import search.registry  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("search", "search.registry"):
-            raise
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        import search.registry  # noqa: F401
-    import search
-
-    return search
 
 
 @main.command()
@@ -68,7 +52,6 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
       latbench search --target-ms 84 --space proxylessnas-enlarged --steps 800 --seed 1 --out run1 --json
       latbench search --target-ms 84 --algo random --candidates 5
     """
-    pkg = _search_package()  # noqa: F841
     from search.config import SearchConfig
     from search.registry import run_search
 

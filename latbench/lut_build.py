@@ -97,13 +97,13 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     from scipy.optimize import lsq_linear
     from sklearn.linear_model import RidgeCV
 
-    from .lut import LatencyTable, make_lut as _mk
+    from .lut import LatencyTable
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
         raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
                        "(run `latbench profile --archs N`)")
-    iso = LatencyTable.from_dict(_mk(device={}, runtime="", batch=1, granularity=granularity, method="isolated",
+    iso = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method="isolated",
                                      spaces=[], base_ms=iso_base, entries=iso_entries, provenance_info={}))
     keys = sorted({u.op.key for _, a, _ in archs for u in decompose(a, granularity)})
     col = {k: i for i, k in enumerate(keys)}

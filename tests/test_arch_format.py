@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from latbench.arch import Arch, load_arch, parse_arch
+from latbench.arch import load_arch, parse_arch
 from latbench.errors import BadInput
 from latbench.ops import decompose, op_from_key
 

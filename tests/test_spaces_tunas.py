@@ -273,7 +273,6 @@ def test_registry():
 # ---------------------------------------------------------------------- expansion ratio 1
 def test_ratio_one_bottleneck_keeps_its_expansion_conv():
     space = get_space("mobilenetv3-like")
-    names = [c.name for c in space.choices]
     idx = [0] * space.num_decisions
     for pos, c in enumerate(space.choices):  # every layer present, expansion 6 except in two layers
         if c.name.endswith("/op"):
