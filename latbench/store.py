@@ -105,6 +105,13 @@ class ProfileStore:
             ws.extend([w] * len(vals))
         return xs, ws
 
+    def round_medians(self, key: str) -> list:
+        """Median of each stored round of `key` (the noise floor compares rounds)."""
+        import numpy as np
+
+        return [float(np.median(json.loads(s))) for (s,) in self.db.execute(
+            "SELECT samples FROM rounds WHERE fp=? AND key=? ORDER BY round", (self.fp, key))]
+
     def items(self, kind: str | None = None) -> dict:
         q = "SELECT key, kind, meta FROM items WHERE fp=?" + (" AND kind=?" if kind else "")
         args = (self.fp, kind) if kind else (self.fp,)

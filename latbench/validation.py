@@ -94,9 +94,7 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
         estimated |= set(pred.estimated)
         preds.append(pred.latency_ms)
         meas.append(r["ms"])
-        per_round = [float(np.median(json.loads(s))) for (s,) in store.db.execute(
-            "SELECT samples FROM rounds WHERE fp=? AND key=? ORDER BY round", (store.fp, key))]
-        round_meds.append(per_round)
+        round_meds.append(store.round_medians(key))
         rows.append({"indices": format_indices(a.indices) if a.indices is not None else "", "name": a.name,
                      "macs": a.macs, "predicted_ms": round(pred.latency_ms, 4), "measured_ms": round(r["ms"], 4),
                      "mad_ms": round(r["mad"], 4), "error_pct": round((pred.latency_ms - r["ms"]) / r["ms"] * 100, 3),
