@@ -53,7 +53,7 @@ def run_search(cfg, write: bool = True) -> dict:
     check_algorithm(cfg.algo)
     ctx = prepare(cfg)
     runner = get_runner(cfg.algo)
-    from .distributed import shutdown
+    from .distributed import barrier, shutdown
 
     try:
         result = runner(ctx)
@@ -61,6 +61,7 @@ def run_search(cfg, write: bool = True) -> dict:
             from .results import write_results
 
             result["files"] = write_results(cfg.out, result)
+        barrier(ctx.dist)  # ranks leave together: tearing gloo down while a peer still works aborts it
         return result
     finally:
         shutdown(ctx.dist)
