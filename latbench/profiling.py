@@ -114,7 +114,7 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
     if errors:
         raise errors[0]
     out = {"fingerprint": store.fingerprint, "fingerprint_id": store.fp, "items": len(items),
-           "measured": sum(1 for k in store.rounds_done() if k in {it.key for it in items}),
+           "measured": len(set(store.rounds_done()) & {it.key for it in items}),
            "timed_s": store.timed_seconds(), "db": str(db_path)}
     store.close()
     return out

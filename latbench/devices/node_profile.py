@@ -21,22 +21,12 @@ def node_slot(name: str):
 
 def ort_node_profile(onnx_path, runs: int = 20, warmup: int = 5) -> list:
     """ONNX Runtime profiling (all optimisations on, 1 thread): kernel time per node per run."""
-    import numpy as np
-    import onnxruntime as ort
+    from .cpu import ort_session
 
     with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.enable_profiling = True
-        so.profile_file_prefix = os.path.join(tmp, "prof")
-        sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        feeds = {i.name: np.random.default_rng(0).standard_normal(
-            [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]).astype(np.float32) for i in sess.get_inputs()}
+        sess, feeds = ort_session(onnx_path, profile_prefix=os.path.join(tmp, "prof"))
         for _ in range(warmup):
             sess.run(None, feeds)
-        t_mark = time.perf_counter()
         for _ in range(runs):
             sess.run(None, feeds)
         path = sess.end_profiling()
@@ -50,9 +40,7 @@ def ort_node_profile(onnx_path, runs: int = 20, warmup: int = 5) -> list:
     for e in events:
         if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= t0:
             per_node[e["name"][: -len("_kernel_time")]] += e["dur"] / 1000.0
-    del t_mark
-    return [[{"name": n, "layer": node_slot(n)[0], "part": node_slot(n)[1], "ms": ms / runs}
-             for n, ms in per_node.items()]]
+    return [[dict(zip(("layer", "part"), node_slot(n)), name=n, ms=ms / runs) for n, ms in per_node.items()]]
 
 
 def torch_module_profile(module, inputs, runs: int = 20, warmup: int = 5, cuda: bool = False) -> list:
