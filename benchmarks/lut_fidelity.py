@@ -12,6 +12,7 @@ random stream; the held-out archs are measured separately and never enter a tabl
 
 Usage:
   python benchmarks/lut_fidelity.py --runtimes ort --spaces proxylessnas-enlarged,mobilenetv3-like
+  python benchmarks/lut_fidelity.py --timing paired   # every measurement paired with the reference
 Writes benchmarks/results/lut_fidelity.json (merged per runtime/space) and prints a table.
 Stores are kept in --workdir so a run can be resumed or extended (e.g. another runtime later).
 """
@@ -50,10 +51,10 @@ def needed_op_items(space, archs, granularity):
     return items
 
 
-def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core):
+def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain"):
     space = get_space(space_name)
-    db = Path(workdir) / f"cpu-{runtime}-{space_name}.db"
-    dev = lambda: CpuDevice(runtime, core=core)  # noqa: E731
+    db = Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
+    dev = lambda: CpuDevice(runtime, core=core, timing=timing)  # noqa: E731
     val = sample_archs(space, n_val, seed, "validate")
     train = sample_archs(space, n_train, seed, "train")
     t0 = time.perf_counter()
@@ -85,13 +86,13 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
                 "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
                 "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n")}})
     meas = [r["ms"] for k, r in store.results("arch").items() if r.get("role") == "validate"]
-    return {"runtime": runtime, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
+    return {"runtime": runtime, "timing": timing, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
             "fingerprint": store.fingerprint, "val_latency_ms": {"min": min(meas), "max": max(meas)},
             "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": rows}
 
 
 def print_rows(res):
-    print(f"\n== cpu/{res['runtime']} {res['space']}: {res['val_archs']} held-out archs "
+    print(f"\n== cpu/{res['runtime']} ({res.get('timing', 'plain')} timing) {res['space']}: {res['val_archs']} held-out archs "
           f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
           f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
     print(f"{'method':9} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
@@ -113,6 +114,7 @@ def main():
     ap.add_argument("--val-archs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--core", type=int, default=None)
+    ap.add_argument("--timing", choices=("plain", "paired"), default="plain")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
     args = ap.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -126,8 +128,8 @@ def main():
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
             res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
-                          arch_protocol, args.core)
-            results["runs"][f"{rt}/{sp}"] = res
+                          arch_protocol, args.core, args.timing)
+            results["runs"][f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"] = res
             print_rows(res)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             tmp = RESULTS.with_suffix(".tmp")

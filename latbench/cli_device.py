@@ -18,6 +18,10 @@ def protocol_options(f):
 
 
 def device_options(f):
+    f = click.option("--timing", type=click.Choice(["plain", "paired"]), default=None,
+                     help="cpu: paired = time each block of runs between two runs of a fixed reference and "
+                          "scale it to the reference's calibrated speed, for shared, noisy hosts "
+                          "(default plain; validate: the table's).")(f)
     f = click.option("--benchmark-model", "benchmark_model", default=None,
                      help="Android: local path of the TFLite benchmark_model binary (remembered).")(f)
     f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
@@ -40,11 +44,12 @@ def make_protocol(rounds, runs, warmup, **extra):
     return p
 
 
-def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, gpu_index=0, check=True):
+def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, gpu_index=0, check=True,
+                timing=None):
     from .devices import get_device
 
     dev = get_device(device_name, runtime, serial=serial, core=core, gpu_index=gpu_index, batch=batch,
-                     benchmark_model=benchmark_model)
+                     benchmark_model=benchmark_model, timing=timing)
     if check:
         ok, why = dev.available()
         if not ok:
@@ -82,7 +87,7 @@ def devices(as_json):
 @click.option("--serial", default=None, help="Android: adb serial of the phone.")
 @protocol_options
 @json_option
-def measure(arch, device_name, runtime, core, batch, benchmark_model, serial, rounds, runs, warmup, as_json):
+def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, as_json):
     """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
 
     \b
@@ -95,7 +100,7 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, serial, ro
     from .store import ProfileStore
 
     a = resolve_arch(arch)
-    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial)
+    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
     protocol = make_protocol(rounds, runs, warmup)
     store = ProfileStore(":memory:", dev.fingerprint())
     items = arch_items([a])
@@ -126,7 +131,7 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, serial, ro
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random archs (--archs).")
 @protocol_options
 @json_option
-def profile(device_name, runtime, core, batch, benchmark_model, space_name, granularity, db_path, serials, gpus, limit,
+def profile(device_name, runtime, core, batch, benchmark_model, timing, space_name, granularity, db_path, serials, gpus, limit,
             n_archs, seed, rounds, runs, warmup, as_json):
     """Measure every op of a search space (or N random whole archs) into a resumable profile store.
 
@@ -143,15 +148,15 @@ def profile(device_name, runtime, core, batch, benchmark_model, space_name, gran
 
     space = get_space(space_name)
     if device_name in ("pixel1", "android") and serials:
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model, serial=s) for s in serials]
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, serial=s, timing=timing) for s in serials]
     elif device_name == "gpu" and gpus:
         try:
             idx = [int(g) for g in gpus.split(",")]
         except ValueError:
             raise BadInput(f"--gpus: expected comma-separated integers, got {gpus!r}") from None
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model, gpu_index=i) for i in idx]
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, gpu_index=i, timing=timing) for i in idx]
     else:
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model)]
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, timing=timing)]
     if db_path is None:
         db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
     if n_archs:

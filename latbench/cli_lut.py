@@ -83,7 +83,7 @@ def predict(arch, lut_path, strict, as_json):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="validation", show_default=True)
 @protocol_options
 @json_option
-def validate(n_archs, device_name, runtime, core, batch, benchmark_model, lut_path, space_name, seed, band, serial,
+def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing, lut_path, space_name, seed, band, serial,
              db_path, out_dir, rounds, runs, warmup, as_json):
     """Predict N random archs with a table, measure them on the device, report the fit.
 
@@ -113,7 +113,9 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, lut_pa
             raise BadInput(f"--band: only {len(archs)} of {len(pool)} sampled archs fall in {lo}..{hi} ms")
     else:
         archs = sample_archs(space, n_archs, seed, "validate")
-    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial)
+    if timing is None and device_name == "cpu":  # measure on the table's scale
+        timing = (table.data.get("device") or {}).get("timing", "plain")
+    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint())
     if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:

@@ -7,11 +7,14 @@ DEVICE_NAMES = ("cpu", "gpu", "pixel1")
 
 
 def get_device(name: str, runtime: str | None = None, serial: str | None = None, core: int | None = None,
-               gpu_index: int = 0, batch: int | None = None, benchmark_model: str | None = None):
+               gpu_index: int = 0, batch: int | None = None, benchmark_model: str | None = None,
+               timing: str | None = None):
     """Build a device object. `pixel1` is any Android phone over adb (pick one with `serial`)."""
+    if timing not in (None, "plain") and name != "cpu":
+        raise BadInput(f"--timing: {timing} timing is for the cpu device (a phone or GPU is not shared with other tenants)")
     if name == "cpu":
         from .cpu import CpuDevice
-        return CpuDevice(runtime or "ort", core=core, batch=batch or 1)
+        return CpuDevice(runtime or "ort", core=core, batch=batch or 1, timing=timing or "plain")
     if name == "gpu":
         if runtime not in (None, "torch"):
             raise BadInput(f"--runtime: gpu supports torch only, got {runtime!r}")

@@ -3,6 +3,10 @@
 Runtimes: `ort` (ONNX Runtime, all graph optimisations, 1 intra-op + 1 inter-op thread; default),
 `torch` (PyTorch, 1 thread; TF-NAS's Xeon setup) and `tflite` (LiteRT interpreter with XNNPACK,
 1 thread). Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
+
+Timing `plain` (default) times runs one by one; `paired` times each block of runs between two
+runs of a fixed reference workload and scales it to the reference's calibrated speed (see
+latbench.devices.timing): use it on shared hosts whose speed jumps while measuring.
 """
 from __future__ import annotations
 
@@ -15,17 +19,22 @@ import numpy as np
 from ..errors import BadInput, DeviceError
 from . import hostinfo
 from .base import Device, Sample
-from .timing import time_callable
+from .timing import Reference, time_callable, time_paired
 
 RUNTIMES = ("ort", "torch", "tflite")
+TIMINGS = ("plain", "paired")
 
 
 class CpuDevice(Device):
     name = "cpu"
 
-    def __init__(self, runtime: str = "ort", core: int | None = None, batch: int = 1):
+    def __init__(self, runtime: str = "ort", core: int | None = None, batch: int = 1, timing: str = "plain"):
         if runtime not in RUNTIMES:
             raise BadInput(f"--runtime: cpu supports {', '.join(RUNTIMES)}, got {runtime!r}")
+        if timing not in TIMINGS:
+            raise BadInput(f"--timing: expected {' or '.join(TIMINGS)}, got {timing!r}")
+        self.timing = timing
+        self._reference = None
         allowed = hostinfo.allowed_cores()
         if core is None:
             core = allowed[-1]  # the last allowed core: usually the least busy with system work
@@ -52,10 +61,26 @@ class CpuDevice(Device):
         from ..build.tflite_convert import interpreter_version
         return interpreter_version()
 
-    def fingerprint(self) -> dict:
+    def _base_fingerprint(self) -> dict:
         return {"device": "cpu", "model": hostinfo.cpu_model(), "machine": platform.machine(),
                 "runtime": self.runtime, "runtime_version": self._runtime_version(), "threads": 1,
                 "affinity": "one core", "governor": hostinfo.governor(self.core), "batch": self.batch}
+
+    def fingerprint(self) -> dict:
+        fp = self._base_fingerprint()
+        if self.timing == "paired":  # another scale: paired and plain measurements never mix
+            ref = self.reference()
+            fp.update(timing="paired", reference=ref.key, reference_ms=ref.ms)
+        return fp
+
+    def reference(self) -> Reference:
+        """The paired-timing reference, prepared and calibrated (once per machine) on first use."""
+        if self._reference is None:
+            from .calibration import REFERENCE_KEY, reference_ms
+
+            run = self.prepare(REFERENCE_KEY)
+            self._reference = Reference(run, reference_ms(self._base_fingerprint(), run), REFERENCE_KEY)
+        return self._reference
 
     def conditions(self) -> dict:
         return hostinfo.conditions(self.core)
@@ -112,15 +137,16 @@ class CpuDevice(Device):
         from .node_profile import ort_node_profile, torch_module_profile
 
         self.pin()
+        reference = self.reference() if self.timing == "paired" else None
         if self.runtime == "ort":
             from ..build.onnx_export import to_onnx
-            return ort_node_profile(to_onnx(target, batch=self.batch))
+            return ort_node_profile(to_onnx(target, batch=self.batch), reference=reference)
         if self.runtime == "torch":
             import torch
 
             from ..build.torch_model import torch_module_and_inputs
             torch.set_num_threads(1)
-            return torch_module_profile(*torch_module_and_inputs(target, batch=self.batch))
+            return torch_module_profile(*torch_module_and_inputs(target, batch=self.batch), reference=reference)
         return None  # the LiteRT Python interpreter has no per-op profiler
 
     # measure() takes min_timed_s: the protocol sizes a round it has no timing for (the first) to last
@@ -129,6 +155,8 @@ class CpuDevice(Device):
 
     def measure(self, prepared, runs: int, warmup: int, min_warmup_s: float = 0.0, min_timed_s: float = 0.0,
                 max_runs: int | None = None) -> Sample:
+        if self.timing == "paired":
+            return time_paired(prepared, self.reference(), runs, warmup, min_warmup_s, min_timed_s, max_runs)
         return time_callable(prepared, runs, warmup, min_warmup_s, min_timed_s, max_runs)
 
 
