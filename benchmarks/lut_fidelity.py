@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -115,12 +116,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--core", type=int, default=None)
     ap.add_argument("--timing", choices=("plain", "paired"), default="plain")
+    ap.add_argument("--results", default=str(RESULTS), help="JSON to merge results into (default %(default)s)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
     args = ap.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     ops_protocol = Protocol(rounds=2, runs=10, warmup=5, min_warmup_s=0.005, min_round_s=0.02)
     arch_protocol = Protocol(rounds=3, runs=10, warmup=5, min_warmup_s=0.02, min_round_s=0.1)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": {}}
+    out = Path(args.results)
+    results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
                           "platform": platform.platform()}
     results["versions"] = hostinfo.package_versions()
@@ -129,12 +132,15 @@ def main():
         for sp in args.spaces.split(","):
             res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
                           arch_protocol, args.core, args.timing)
-            results["runs"][f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"] = res
             print_rows(res)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            tmp = RESULTS.with_suffix(".tmp")
+            # re-read before merging: another runtime's benchmark may have written meanwhile
+            if out.exists():
+                results["runs"] = json.loads(out.read_text()).get("runs", {})
+            results["runs"][f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"] = res
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(RESULTS)
+            tmp.replace(out)
 
 
 if __name__ == "__main__":

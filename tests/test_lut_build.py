@@ -145,3 +145,25 @@ def test_fidelity_metrics_known_values():
     assert m["max_abs_err_pct"] == pytest.approx(10.0)
     assert noise_cv([[1.0, 1.0], [2.0, 2.0]]) == 0.0
     assert noise_cv([[9.0, 11.0]]) == pytest.approx(10.0)
+
+
+def test_validate_measures_on_the_tables_timing(profiled, tmp_path, cli):
+    """A table built from paired measurements is validated with paired timing (same scale) unless
+    --timing says otherwise."""
+    db, _ = profiled
+    lut = tmp_path / "iso.json"
+    assert cli("build-lut", "--db", db, "-o", lut).returncode == 0
+    data = json.loads(lut.read_text())
+    data["device"] = {**data["device"], "timing": "paired"}
+    data.pop("fingerprint_id", None)
+    lut.write_text(json.dumps(data))
+    env = {"LATBENCH_CACHE": str(tmp_path / "cache")}
+    args = ("validate", "--archs", "2", "--device", "cpu", "--lut", lut, "--space", "proxylessnas", "--rounds", "1",
+            "--runs", "2", "--json")
+    r = cli(*args, "--out", tmp_path / "v1", env=env)
+    assert r.returncode == 0, r.stderr
+    measured_on = json.loads(r.stdout)["measured_on"]
+    assert measured_on["timing"] == "paired" and measured_on["reference_ms"] > 0
+    r = cli(*args, "--out", tmp_path / "v2", "--timing", "plain", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "timing" not in json.loads(r.stdout)["measured_on"]
