@@ -48,7 +48,7 @@ def median(xs):
 
 def test_paired_samples_are_item_over_reference_times_calibrated_ms(host):
     ref = Reference(host.work(400), ms=0.4)  # calibrated at the fast speed: 400 units = 0.4 ms
-    s = time_paired(host.work(50), ref, runs=30, warmup=5, block_s=0.0005)
+    s = time_paired(host.work(50), ref, runs=300, warmup=5, block_s=0.0005)
     # blocks of k = 10 calls (0.5 ms / 0.05 ms); the host's slowness cancels within each block
     assert s.runs_per_sample == 10 and len(s.samples_ms) == 30
     assert median(s.samples_ms) == pytest.approx(0.05, rel=1e-9)
@@ -63,10 +63,15 @@ def test_plain_timing_on_the_same_host_sees_the_jumps(host):
 
 def test_paired_timing_sizes_blocks_and_rounds(host):
     ref = Reference(host.work(400), ms=0.4)
-    slow = time_paired(host.work(3000), ref, runs=4, warmup=2, block_s=0.001)
-    assert slow.runs_per_sample == 1 and len(slow.samples_ms) == 4
+    slow = time_paired(host.work(3000), ref, runs=8, warmup=2, block_s=0.001)
+    assert slow.runs_per_sample == 1 and len(slow.samples_ms) == 8  # whole networks: a block is one call
+    assert len(time_paired(host.work(3000), ref, runs=2, warmup=2).samples_ms) == 5  # at least min_blocks
+    host.calls = 0  # start in a fast phase: the warm-up sizes the blocks
     sized = time_paired(host.work(100), ref, runs=4, warmup=2, min_timed_s=0.01, block_s=0.001)
-    assert sized.runs_per_sample == 10 and len(sized.samples_ms) == 10  # 10 blocks of 1 ms last 10 ms
+    assert sized.runs_per_sample == 10 and len(sized.samples_ms) == 10  # 100 calls last 10 ms: 10 blocks of 1 ms
+    host.calls = 0
+    fast = time_paired(host.work(20), ref, runs=1000, warmup=2, block_s=0.001)
+    assert fast.runs_per_sample == 50 and len(fast.samples_ms) == 20  # `runs` counts calls, not blocks
 
 
 def test_reference_scale_is_geometric_mean_of_neighbours():

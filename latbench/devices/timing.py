@@ -76,16 +76,19 @@ class Reference:
 
 
 def time_paired(run, reference: Reference, runs: int, warmup: int, min_warmup_s: float = 0.0,
-                min_timed_s: float = 0.0, max_runs: int | None = None, block_s: float = 0.001) -> Sample:
-    """Paired timing: `runs` (or more, see `time_callable`) blocks R B R B ... R, where a block B is
-    `k` back-to-back calls of `run` lasting about `block_s` and R one reference run. Each sample is
-    a block's time per call × reference.ms / √(R before · R after); `runs_per_sample` is `k`.
+                min_timed_s: float = 0.0, max_runs: int | None = None, block_s: float = 0.001,
+                min_blocks: int = 5) -> Sample:
+    """Paired timing: R B R B ... R, where a block B is `k` back-to-back calls of `run` lasting about
+    `block_s` and R one reference run. The calls add up to `runs` (or more, sized like
+    `time_callable`), in at least `min_blocks` blocks. Each sample is a block's time per call ×
+    reference.ms / √(R before · R after); `runs_per_sample` is `k`.
     `timed_s` counts the item's blocks only (the reference runs are the method's overhead).
     """
     per_call = _warm_up(run, warmup, min_warmup_s)
     _warm_up(reference.run, 3, 0.0)
     k = max(1, math.ceil(block_s / per_call - 1e-6)) if per_call > 0 else 1
-    blocks = _sized(runs, per_call * k, min_timed_s, max_runs)
+    calls = _sized(runs, per_call, min_timed_s, max_runs)
+    blocks = max(min_blocks, math.ceil(calls / k - 1e-6))
     samples = [0.0] * blocks
     clock_ns = time.perf_counter_ns
     timed_ns = 0
