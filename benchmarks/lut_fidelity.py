@@ -8,7 +8,8 @@ What gets profiled: the isolated ops are those occurring in the training or held
 user profiles the whole space with `latbench profile`; the benchmark restricts itself to the ops it
 needs to keep the run within an hour per runtime — no latency of a held-out arch is used to build
 any table: only which ops exist in them). Training archs (context/fitted) come from the `train`
-random stream; the held-out archs are measured separately and never enter a table.
+random stream; the held-out archs are measured in the same interleaved rounds as the training
+archs (so host drift between two passes is not mistaken for table error) but never enter a table.
 
 Usage:
   python benchmarks/lut_fidelity.py --runtimes ort --spaces proxylessnas-enlarged,mobilenetv3-like
@@ -52,7 +53,19 @@ def needed_op_items(space, archs, granularity):
     return items
 
 
-def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain"):
+def _drop_arch_rounds(db):
+    """Forget the whole-network rounds (not the ops, not the node profiles) of a store."""
+    import sqlite3
+
+    if Path(db).exists():
+        con = sqlite3.connect(str(db))
+        with con:
+            con.execute("DELETE FROM rounds WHERE key IN (SELECT key FROM items WHERE kind='arch')")
+        con.close()
+
+
+def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain",
+            remeasure_archs=False):
     space = get_space(space_name)
     db = Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
     dev = lambda: CpuDevice(runtime, core=core, timing=timing)  # noqa: E731
@@ -66,12 +79,16 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
         profile_items([dev()], items, db, protocol)
         timings[f"ops_{g}_s"] = round(time.perf_counter() - t, 1)
         timings[f"ops_{g}"] = len(items) - 1
+    if remeasure_archs:
+        _drop_arch_rounds(db)
+    # training and held-out networks in one pass: their rounds interleave (DESIGN §5), so a change
+    # of the host's speed between two passes cannot pass for a table error
+    t = time.perf_counter()
+    profile_items([dev()], arch_items(train, "train") + arch_items(val, "validate"), db, arch_protocol)
+    timings["archs_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     profile_items([dev()], arch_items(train, "train"), db, arch_protocol, node_profiles=True)
-    timings["train_archs_s"] = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
-    profile_items([dev()], arch_items(val, "validate"), db, arch_protocol)
-    timings["val_archs_s"] = round(time.perf_counter() - t, 1)
+    timings["node_profiles_s"] = round(time.perf_counter() - t, 1)
     store = ProfileStore(db)
     rows = []
     for method in ("isolated", "context", "fitted"):
@@ -117,11 +134,14 @@ def main():
     ap.add_argument("--core", type=int, default=None)
     ap.add_argument("--timing", choices=("plain", "paired"), default="plain")
     ap.add_argument("--results", default=str(RESULTS), help="JSON to merge results into (default %(default)s)")
+    ap.add_argument("--arch-rounds", type=int, default=5, help="rounds per whole network (default 5)")
+    ap.add_argument("--remeasure-archs", action="store_true",
+                    help="drop the stored whole-network rounds first (after changing how they are measured)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
     args = ap.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     ops_protocol = Protocol(rounds=2, runs=10, warmup=5, min_warmup_s=0.005, min_round_s=0.02)
-    arch_protocol = Protocol(rounds=3, runs=10, warmup=5, min_warmup_s=0.02, min_round_s=0.1)
+    arch_protocol = Protocol(rounds=args.arch_rounds, runs=10, warmup=5, min_warmup_s=0.02, min_round_s=0.1)
     out = Path(args.results)
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
     results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
@@ -131,7 +151,7 @@ def main():
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
             res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
-                          arch_protocol, args.core, args.timing)
+                          arch_protocol, args.core, args.timing, args.remeasure_archs)
             print_rows(res)
             # re-read before merging: another runtime's benchmark may have written meanwhile
             if out.exists():

@@ -5,12 +5,15 @@
   1x1x8 map: no work, all overhead) is measured alongside, moved into `base_ms` and subtracted
   from every entry (clipped at 0).
 - context: whole random networks measured with the runtime's own per-node profiler; node times
-  mapped back to ops through node names (layer index + part) and averaged per key; `base_ms` is
-  the mean of (measured end-to-end − Σ mapped node time): session overhead and unmapped nodes.
+  mapped back to ops through node names (layer index + part) and averaged per key. The profiler's
+  kernel times are not end-to-end times (it adds its own cost per node and misses the runtime's
+  work between nodes), so with ≥ 5 networks the entries are rescaled by one factor s and `base_ms`
+  set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
+  fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward the isolated table (min ‖Ax + c − y‖² + α‖x − x_iso‖², x ≥ 0, α by
-  cross-validation of the unconstrained ridge, intercept c = base correction), as TuNAS's linear
-  Pixel-1 model does.
+  ridge regression toward the isolated table (min ‖Ax + c − y‖² + α‖x − s·x_iso‖², x ≥ 0, α by
+  cross-validation of the unconstrained ridge, intercept c = base correction, s the isolated
+  table's overall level error from y ≈ s·A·x_iso + c), as TuNAS's linear Pixel-1 model does.
 """
 from __future__ import annotations
 
@@ -56,7 +59,7 @@ def isolated_entries(store, granularity: str, spaces=None) -> tuple[dict, float,
 def context_entries(store, granularity: str, space: str | None = None) -> tuple[dict, float, dict]:
     """Average per-key node time over the training archs that have node profiles."""
     per_key = defaultdict(list)
-    residuals = []
+    residuals, sums, measured = [], [], []  # per network: measured − mapped, its op keys, measured
     n_archs = 0
     for key, arch, res in _train_archs(store, space):
         profiles = store.node_profiles(key)
@@ -85,11 +88,33 @@ def context_entries(store, granularity: str, space: str | None = None) -> tuple[
             for slot, op_key in by_slot.items():
                 per_key[op_key].append(slot_ms.get(slot, 0.0))
         residuals.append(res["ms"] - mapped)
+        sums.append([u.op.key for u in uses])
+        measured.append(res["ms"])
     if not n_archs:
         raise BadInput(f"{store.path}: no whole-network node profiles (run `latbench profile --archs N` with a "
                        "runtime that has a per-node profiler: cpu ort/torch, gpu, pixel1)")
     entries = {k: {"ms": float(np.mean(v)), "n": len(v), "std": float(np.std(v))} for k, v in per_key.items()}
-    return entries, float(np.mean(residuals)), {"archs": n_archs}
+    info = {"archs": n_archs}
+    scale, base = _end_to_end_calibration(entries, sums, measured)
+    if scale is None:
+        return entries, float(np.mean(residuals)), info
+    for e in entries.values():
+        e["node_ms"] = e["ms"]
+        e["ms"] = e["ms"] * scale
+    return entries, base, {**info, "node_time_scale": scale}
+
+
+def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
+    """(s, c) of measured ≈ s·Σ entries + c over the profiled networks, or (None, None) when there
+    are too few networks or the fit is degenerate (s ≤ 0)."""
+    if len(measured) < min_archs:
+        return None, None
+    x = np.array([sum(entries[k]["ms"] for k in keys) for keys in sums])
+    y = np.array(measured)
+    if np.ptp(x) <= 0:
+        return None, None
+    (scale, base), *_ = np.linalg.lstsq(np.c_[x, np.ones_like(x)], y, rcond=None)
+    return (float(scale), float(base)) if scale > 0 else (None, None)
 
 
 def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None):
@@ -114,6 +139,11 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
         for u in decompose(arch, granularity):
             A[r, col[u.op.key]] += 1
         y[r] = res["ms"]
+    # the isolated table's level is off by a factor on most runtimes (ops measured alone run with hot
+    # caches and pay per-call overhead): regularise toward s·prior, s from measured ≈ s·A·prior + c
+    (prior_scale, _), *_ = np.linalg.lstsq(np.c_[A @ prior, np.ones(len(y))], y - iso_base, rcond=None)
+    prior_scale = float(prior_scale) if prior_scale > 0 else 1.0
+    prior = prior * prior_scale
     resid = y - A @ prior - iso_base
     alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=True).fit(A, resid).alpha_)
     # non-negative ridge toward the isolated table: min ‖A x + c − (y − base)‖² + α‖x − prior‖², x ≥ 0
@@ -122,13 +152,15 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     rhs = np.concatenate([y - iso_base, np.sqrt(alpha) * prior])
     sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
     fitted, intercept = sol.x[:n], float(sol.x[n])
-    entries = dict(iso_entries)
+    # keys no training network uses keep their isolated time, at the fitted level
+    entries = {k: {**e, "ms": e["ms"] * prior_scale, "isolated_ms": e["ms"]} for k, e in iso_entries.items()}
     for k, v in zip(keys, fitted):
         e = dict(iso_entries.get(k, {}))
         e.update(ms=float(v), isolated_ms=float(iso.op_ms(k)[0]))
         entries[k] = e
     rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
-    return entries, iso_base + intercept, {"archs": len(archs), "alpha": alpha, "train_rmse_ms": rmse}
+    return entries, iso_base + intercept, {"archs": len(archs), "alpha": alpha, "prior_scale": prior_scale,
+                                           "train_rmse_ms": rmse}
 
 
 def build_lut(store, method: str, granularity: str, space: str | None = None) -> dict:
