@@ -141,6 +141,7 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     Example:
       latbench profile --device cpu --runtime ort --space proxylessnas --db cpu-ort.db
       latbench profile --device cpu --runtime ort --space proxylessnas --archs 200 --db cpu-ort.db
+      latbench profile --device cpu --timing paired --space proxylessnas --db cpu-ort-paired.db  # noisy host
       latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
     """
     from .profiling import arch_items, op_items, profile_items, sample_archs
