@@ -149,3 +149,31 @@ def test_node_profile_times_are_scaled_per_run(tmp_path, monkeypatch):
     scaled = sum(n["ms"] for n in ort_node_profile(path, runs=4, warmup=1, reference=SlowRef(lambda: None, 1.0))[0])
     assert len(ticks) == 5  # before the first run and after each
     assert 1e-4 < scaled / plain < 1e-2 and math.isfinite(scaled)
+
+
+class ColdHost(FakeHost):
+    """FakeHost where the first call after another workload ran costs 2 ms more (cold caches)."""
+
+    def __init__(self):
+        super().__init__(period=10**9)  # no speed jumps: only the cache effect
+        self.last = None
+
+    def work(self, units):
+        def run():
+            self.calls += 1
+            cold = self.last is not run
+            self.last = run
+            self.ns += int(units * 1000) + (2_000_000 if cold else 0)
+        return run
+
+
+def test_paired_timing_times_item_and_reference_warm(monkeypatch):
+    """Alternating item and reference evicts each from the caches; both are run once untimed before
+    being timed, so paired samples equal the warm (plain) ratio instead of a cold-start artefact."""
+    h = ColdHost()
+    monkeypatch.setattr(timing.time, "perf_counter_ns", h.perf_counter_ns)
+    monkeypatch.setattr(timing.time, "perf_counter", h.perf_counter)
+    ref = Reference(h.work(400), ms=0.4)
+    s = time_paired(h.work(5000), ref, runs=10, warmup=2)  # a whole network: one call per block
+    assert s.runs_per_sample == 1 and all(x == pytest.approx(5.0) for x in s.samples_ms)
+    assert ref.time_once() == pytest.approx(0.4)

@@ -66,6 +66,9 @@ class Reference:
         self.run, self.ms, self.key = run, float(ms), key
 
     def time_once(self) -> float:
+        """One timed run after one untimed run: whatever ran before evicted the reference from the
+        caches, and a cold run would measure that eviction (worse after bigger items), not the host."""
+        self.run()
         t0 = time.perf_counter_ns()
         self.run()
         return (time.perf_counter_ns() - t0) / 1e6
@@ -79,7 +82,7 @@ def time_paired(run, reference: Reference, runs: int, warmup: int, min_warmup_s:
                 min_timed_s: float = 0.0, max_runs: int | None = None, block_s: float = 0.001,
                 min_blocks: int = 5) -> Sample:
     """Paired timing: R B R B ... R, where a block B is `k` back-to-back calls of `run` lasting about
-    `block_s` and R one reference run. The calls add up to `runs` (or more, sized like
+    `block_s` and R one reference run (each preceded by one untimed call, so both are timed warm). The calls add up to `runs` (or more, sized like
     `time_callable`), in at least `min_blocks` blocks. Each sample is a block's time per call ×
     reference.ms / √(R before · R after); `runs_per_sample` is `k`.
     `timed_s` counts the item's blocks only (the reference runs are the method's overhead).
@@ -94,6 +97,7 @@ def time_paired(run, reference: Reference, runs: int, warmup: int, min_warmup_s:
     timed_ns = 0
     before = reference.time_once()
     for i in range(blocks):
+        run()  # untimed: the reference just evicted the item from the caches (plain timing is warm too)
         t0 = clock_ns()
         for _ in range(k):
             run()
