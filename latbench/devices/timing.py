@@ -3,7 +3,7 @@
 `time_callable` times runs one by one (plain timing). `time_paired` times blocks of runs, each
 between two runs of a fixed reference workload, and scales every block by how fast the
 reference ran around it (paired timing): on a shared host whose speed jumps by 10–40% from one
-second to the next (other tenants on the same physical core), the ratio item/reference is
+second to the next (other tenants), the ratio item/reference is
 stable where the raw time is not — the repeatable-measurement idea of interleaving trials in
 cloud environments (Abedi & Brecht, ICPE 2017). Results are in "ms at the reference's
 calibrated speed": `Reference.ms`, measured once per machine and runtime and recorded in the
