@@ -177,3 +177,10 @@ def test_paired_timing_times_item_and_reference_warm(monkeypatch):
     s = time_paired(h.work(5000), ref, runs=10, warmup=2)  # a whole network: one call per block
     assert s.runs_per_sample == 1 and all(x == pytest.approx(5.0) for x in s.samples_ms)
     assert ref.time_once() == pytest.approx(0.4)
+
+
+def test_no_warmup_asked_means_no_warmup_call(host):
+    calls = []
+    run = host.work(50)
+    s = time_callable(lambda: (calls.append(1), run()), runs=5, warmup=0)
+    assert len(calls) == 5 and len(s.samples_ms) == 5  # `--warmup 0` times every call it makes

@@ -19,15 +19,18 @@ from .base import Sample
 
 def _warm_up(run, warmup: int, min_warmup_s: float) -> float:
     """Run at least `warmup` calls and `min_warmup_s` seconds; return the typical call time (s):
-    the median of the second half (the first calls after loading a model are slow)."""
+    the median of the second half (the first calls after loading a model are slow), or 0.0 when
+    no warm-up was asked for (then nothing is sized from it)."""
     clock = time.perf_counter
     start = last = clock()
     durations = []
-    while len(durations) < max(1, warmup) or last - start < min_warmup_s:
+    while len(durations) < warmup or last - start < min_warmup_s:
         run()
         now = clock()
         durations.append(now - last)
         last = now
+    if not durations:
+        return 0.0
     tail = sorted(durations[len(durations) // 2:])
     return tail[len(tail) // 2]
 
@@ -82,8 +85,8 @@ def time_paired(run, reference: Reference, runs: int, warmup: int, min_warmup_s:
                 min_timed_s: float = 0.0, max_runs: int | None = None, block_s: float = 0.001,
                 min_blocks: int = 5) -> Sample:
     """Paired timing: R B R B ... R, where a block B is `k` back-to-back calls of `run` lasting about
-    `block_s` and R one reference run (each preceded by one untimed call, so both are timed warm). The calls add up to `runs` (or more, sized like
-    `time_callable`), in at least `min_blocks` blocks. Each sample is a block's time per call ×
+    `block_s` and R one reference run (each preceded by one untimed call, so both are timed warm).
+    The calls add up to `runs` (or more, sized like `time_callable`), in at least `min_blocks` blocks. Each sample is a block's time per call ×
     reference.ms / √(R before · R after); `runs_per_sample` is `k`.
     `timed_s` counts the item's blocks only (the reference runs are the method's overhead).
     """
