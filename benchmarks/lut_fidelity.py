@@ -53,17 +53,6 @@ def needed_op_items(space, archs, granularity):
     return items
 
 
-def _drop_arch_rounds(db):
-    """Forget the whole-network rounds (not the ops, not the node profiles) of a store."""
-    import sqlite3
-
-    if Path(db).exists():
-        con = sqlite3.connect(str(db))
-        with con:
-            con.execute("DELETE FROM rounds WHERE key IN (SELECT key FROM items WHERE kind='arch')")
-        con.close()
-
-
 def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain",
             remeasure_archs=False):
     space = get_space(space_name)
@@ -79,8 +68,10 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
         profile_items([dev()], items, db, protocol)
         timings[f"ops_{g}_s"] = round(time.perf_counter() - t, 1)
         timings[f"ops_{g}"] = len(items) - 1
-    if remeasure_archs:
-        _drop_arch_rounds(db)
+    if remeasure_archs and db.exists():
+        store = ProfileStore(db)
+        store.drop_rounds("arch")
+        store.close()
     # training and held-out networks in one pass: their rounds interleave (DESIGN §5), so a change
     # of the host's speed between two passes cannot pass for a table error
     t = time.perf_counter()

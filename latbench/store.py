@@ -85,6 +85,14 @@ class ProfileStore:
                             (self.fp, key, round_no, json.dumps(sample.samples_ms), sample.runs_per_sample,
                              json.dumps(sample.conditions), sample.timed_s, time.time()))
 
+    def drop_rounds(self, kind: str) -> int:
+        """Forget the measured rounds of every item of `kind` (items and node profiles stay), so they
+        are measured again; returns how many rounds were dropped."""
+        with self.db:
+            cur = self.db.execute("DELETE FROM rounds WHERE fp=? AND key IN (SELECT key FROM items WHERE fp=? AND kind=?)",
+                                  (self.fp, self.fp, kind))
+        return cur.rowcount
+
     def add_node_profile(self, key: str, round_no: int, nodes: list) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO node_profiles VALUES (?,?,?,?,?)",

@@ -127,3 +127,18 @@ def test_fast_items_get_more_runs_in_later_rounds(tmp_path):
     n = {k: v["n"] for k, v in store.results().items()}
     assert n["slow"] == 10  # 5 + 5: one round already lasts 250 ms
     assert n["fast"] == 5 + 300  # second round sized to 30 ms / 0.1 ms
+
+
+def test_drop_rounds_forgets_one_kind_and_resume_remeasures_it(tmp_path):
+    lat = {"a1": 1.0, "a2": 1.0, "o1": 1.0}
+    dev = ScriptedDevice(lat)
+    store = ProfileStore(tmp_path / "p.db", dev.fingerprint())
+    items = [Item(k, k, "arch" if k.startswith("a") else "op", {}) for k in lat]
+    run_items(dev, items, store, Protocol(rounds=2, runs=2), progress=False)
+    store.add_node_profile("a1", 0, [{"name": "n", "ms": 1.0}])
+    assert store.drop_rounds("arch") == 4
+    assert store.rounds_done() == {"o1": 2}
+    assert store.node_profiles("a1") and set(store.items()) == set(lat)  # items and node profiles stay
+    dev2 = ScriptedDevice(lat)
+    run_items(dev2, items, store, Protocol(rounds=2, runs=2), progress=False)
+    assert sorted(c for c in dev2.calls) == ["a1", "a1", "a2", "a2"]
