@@ -1,8 +1,8 @@
 """The `cpu` device: this machine's CPU, one thread, process pinned to one core.
 
 Runtimes: `ort` (ONNX Runtime, all graph optimisations, 1 intra-op + 1 inter-op thread; default),
-`torch` (PyTorch, 1 thread; TF-NAS's Xeon setup) and `tflite` (LiteRT interpreter with XNNPACK,
-1 thread). Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
+`torch` (PyTorch, 1 thread, steady heap: see allocator.py; TF-NAS's Xeon setup) and `tflite`
+(LiteRT interpreter with XNNPACK, 1 thread). Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
 
 Timing `plain` (default) times runs one by one; `paired` times each block of runs between two
 runs of a fixed reference workload and scales it to the reference's calibrated speed (see
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import BadInput, DeviceError
 from . import hostinfo
+from .allocator import steady_heap
 from .base import Device, Sample
 from .timing import Reference, time_callable, time_paired
 
@@ -64,7 +65,8 @@ class CpuDevice(Device):
     def _base_fingerprint(self) -> dict:
         return {"device": "cpu", "model": hostinfo.cpu_model(), "machine": platform.machine(),
                 "runtime": self.runtime, "runtime_version": self._runtime_version(), "threads": 1,
-                "affinity": "one core", "governor": hostinfo.governor(self.core), "batch": self.batch}
+                "affinity": "one core", "governor": hostinfo.governor(self.core), "batch": self.batch,
+                **({"heap": steady_heap()} if self.runtime == "torch" else {})}
 
     def fingerprint(self) -> dict:
         fp = self._base_fingerprint()
@@ -117,7 +119,7 @@ class CpuDevice(Device):
 
         from ..build.torch_model import torch_module_and_inputs
 
-        torch.set_num_threads(1)
+        _torch_setup(torch)
         module, inputs = torch_module_and_inputs(target, batch=self.batch)
 
         def run():
@@ -145,7 +147,7 @@ class CpuDevice(Device):
             import torch
 
             from ..build.torch_model import torch_module_and_inputs
-            torch.set_num_threads(1)
+            _torch_setup(torch)
             return torch_module_profile(*torch_module_and_inputs(target, batch=self.batch), reference=reference)
         return None  # the LiteRT Python interpreter has no per-op profiler
 
@@ -158,6 +160,12 @@ class CpuDevice(Device):
         if self.timing == "paired":
             return time_paired(prepared, self.reference(), runs, warmup, min_warmup_s, min_timed_s, max_runs)
         return time_callable(prepared, runs, warmup, min_warmup_s, min_timed_s, max_runs)
+
+
+def _torch_setup(torch) -> None:
+    """One thread, and a heap that does not mmap/munmap every large activation (see allocator)."""
+    torch.set_num_threads(1)
+    steady_heap()
 
 
 def ort_session(onnx_path, profile_prefix: str | None = None):
