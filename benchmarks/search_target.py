@@ -50,7 +50,8 @@ def _config(job: dict):
 
     return SearchConfig(target_ms=job["target"], space=job["space"], lut=job.get("lut"), algo=job["algo"],
                         steps=job["steps"], seed=job["seed"], candidates=job["candidates"], progress=False,
-                        remat=job.get("remat", True), out=job.get("out", "unused"), threads=1)
+                        remat=job.get("remat", True), out=job.get("out", "unused"), threads=1,
+                        beta=job.get("beta"))
 
 
 def worker_search(job: dict) -> dict:
@@ -233,6 +234,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-batch", type=int, default=128)
     ap.add_argument("--mem-steps", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--beta", type=float, default=None,
+                    help="TuNAS reward weight (default: the search default, -0.10 absolute; see search/README.md)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
     if args.worker:
@@ -251,7 +254,7 @@ def main(argv=None) -> int:
     for sp in spaces:
         for seed in range(args.seeds):
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
-                         "candidates": args.candidates})
+                         "candidates": args.candidates, "beta": args.beta})
     for sp in spaces:
         for seed in range(args.random_seeds):
             jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,
