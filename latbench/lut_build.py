@@ -118,7 +118,7 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
 
 
 def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None):
-    """Ridge regression of whole-network latencies toward the isolated table."""
+    """Ridge regression of whole-network latencies (relative errors) toward the isolated table."""
     from scipy.optimize import lsq_linear
     from sklearn.linear_model import RidgeCV
 
@@ -139,17 +139,21 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
         for u in decompose(arch, granularity):
             A[r, col[u.op.key]] += 1
         y[r] = res["ms"]
+    # every network counts by its relative error (what MAPE and the ±5 % band judge): rows weighted
+    # by 1/measured; in absolute terms the largest networks would decide the fit alone
+    w = 1.0 / y
+    Aw, yw = A * w[:, None], (y - iso_base) * w
     # the isolated table's level is off by a factor on most runtimes (ops measured alone run with hot
     # caches and pay per-call overhead): regularise toward s·prior, s from measured ≈ s·A·prior + c
-    (prior_scale, _), *_ = np.linalg.lstsq(np.c_[A @ prior, np.ones(len(y))], y - iso_base, rcond=None)
+    (prior_scale, _), *_ = np.linalg.lstsq(np.c_[Aw @ prior, w], yw, rcond=None)
     prior_scale = float(prior_scale) if prior_scale > 0 else 1.0
     prior = prior * prior_scale
-    resid = y - A @ prior - iso_base
-    alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=True).fit(A, resid).alpha_)
-    # non-negative ridge toward the isolated table: min ‖A x + c − (y − base)‖² + α‖x − prior‖², x ≥ 0
+    resid = yw - Aw @ prior
+    alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=False).fit(np.c_[Aw, w], resid).alpha_)
+    # non-negative ridge toward the isolated table: min ‖W(A x + c − (y − base))‖² + α‖x − prior‖², x ≥ 0
     n = len(keys)
-    M = np.vstack([np.hstack([A, np.ones((len(y), 1))]), np.hstack([np.sqrt(alpha) * np.eye(n), np.zeros((n, 1))])])
-    rhs = np.concatenate([y - iso_base, np.sqrt(alpha) * prior])
+    M = np.vstack([np.hstack([Aw, w[:, None]]), np.hstack([np.sqrt(alpha) * np.eye(n), np.zeros((n, 1))])])
+    rhs = np.concatenate([yw, np.sqrt(alpha) * prior])
     sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
     fitted, intercept = sol.x[:n], float(sol.x[n])
     # keys no training network uses keep their isolated time, at the fitted level
@@ -160,7 +164,7 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
         entries[k] = e
     rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
     return entries, iso_base + intercept, {"archs": len(archs), "alpha": alpha, "prior_scale": prior_scale,
-                                           "train_rmse_ms": rmse}
+                                           "weighting": "relative (rows / measured ms)", "train_rmse_ms": rmse}
 
 
 def build_lut(store, method: str, granularity: str, space: str | None = None) -> dict:
