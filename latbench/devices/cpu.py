@@ -2,7 +2,8 @@
 
 Runtimes: `ort` (ONNX Runtime, all graph optimisations, 1 intra-op + 1 inter-op thread; default),
 `torch` (PyTorch, 1 thread, steady heap: see allocator.py; TF-NAS's Xeon setup) and `tflite`
-(LiteRT interpreter with XNNPACK, 1 thread). Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
+(LiteRT interpreter with XNNPACK, 1 thread). Batch 1. Models are built from Arch/Op by
+latbench.build and cached on disk.
 
 Timing `plain` (default) times runs one by one; `paired` times each block of runs between two
 runs of a fixed reference workload and scales it to the reference's calibrated speed (see
