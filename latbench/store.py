@@ -50,10 +50,12 @@ class ProfileStore:
             self.fp = fingerprint_id(fingerprint)
             others = [k for k in known if k != self.fp]
             if others:
+                theirs = known[others[0]]
+                differ = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
                 raise BadInput(
                     f"{self.path}: store holds measurements of another device fingerprint ({others[0]}: "
-                    f"{_short(known[others[0]])}); this device is {self.fp} ({_short(fingerprint)}). "
-                    "Use another --db for this device.")
+                    f"{_short(theirs)}); this device is {self.fp} ({_short(fingerprint)}), different in "
+                    f"{', '.join(differ)}. Use another --db for this device.")
             if self.fp not in known:
                 with self.db:
                     self.db.execute("INSERT INTO fingerprints VALUES (?,?,?)",

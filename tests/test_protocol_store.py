@@ -100,8 +100,9 @@ def test_noisy_items_are_remeasured(tmp_path):
 def test_store_refuses_other_fingerprint(tmp_path):
     db = tmp_path / "p.db"
     ProfileStore(db, {"device": "cpu", "runtime": "ort", "model": "A"}).close()
-    with pytest.raises(BadInput, match="another device fingerprint"):
+    with pytest.raises(BadInput, match="another device fingerprint") as err:
         ProfileStore(db, {"device": "cpu", "runtime": "torch", "model": "A"})
+    assert "different in runtime." in str(err.value)  # says what changed (e.g. torch's `heap` setting)
     assert ProfileStore(db).fingerprint["runtime"] == "ort"
 
 

@@ -86,8 +86,9 @@ def time_paired(run, reference: Reference, runs: int, warmup: int, min_warmup_s:
                 min_blocks: int = 5) -> Sample:
     """Paired timing: R B R B ... R, where a block B is `k` back-to-back calls of `run` lasting about
     `block_s` and R one reference run (each preceded by one untimed call, so both are timed warm).
-    The calls add up to `runs` (or more, sized like `time_callable`), in at least `min_blocks` blocks. Each sample is a block's time per call ×
-    reference.ms / √(R before · R after); `runs_per_sample` is `k`.
+    The calls add up to `runs` (or more, sized like `time_callable`), in at least `min_blocks`
+    blocks. Each sample is a block's time per call × reference.ms / √(R before · R after);
+    `runs_per_sample` is `k`.
     `timed_s` counts the item's blocks only (the reference runs are the method's overhead).
     """
     per_call = _warm_up(run, warmup, min_warmup_s)
