@@ -25,6 +25,7 @@ from .arch import parse_arch
 from .errors import BadInput
 from .lut import make_lut, provenance
 from .ops import decompose, make_op
+from .store import tags_of
 
 PROBE_OP = make_op("pool", r=1, c=8)
 PROBE_KEY = PROBE_OP.key
@@ -45,9 +46,10 @@ def isolated_entries(store, granularity: str, spaces=None) -> tuple[dict, float,
     overhead = probe["ms"] if probe else 0.0
     entries, used_spaces = {}, set()
     for key, r in res.items():
-        if r.get("granularity") != granularity or (spaces and r.get("space") not in spaces):
+        own_spaces = tags_of(r, "space")
+        if granularity not in tags_of(r, "granularity") or (spaces and not own_spaces & set(spaces)):
             continue
-        used_spaces.add(r.get("space"))
+        used_spaces |= own_spaces & set(spaces) if spaces else own_spaces
         entries[key] = {"ms": max(0.0, r["ms"] - overhead), "raw_ms": r["ms"], "mad": r["mad"], "n": r["n"],
                         "p10": r["p10"], "p90": r["p90"], "cv": round(r["cv"], 3)}
     if not entries:

@@ -78,8 +78,18 @@ class ProfileStore:
 
     # ------------------------------------------------------------------ writing
     def register(self, key: str, kind: str, meta: dict) -> None:
+        """Add an item; an op measured again for another granularity or space (a stem conv is the same
+        op at block and layer granularity, a 1×1 conv the same op in every space) is one measurement
+        that now belongs to both: its meta gains `granularities` / `spaces` lists (`tags_of`)."""
         with self.db:
-            self.db.execute("INSERT OR IGNORE INTO items VALUES (?,?,?,?)", (self.fp, key, kind, json.dumps(meta)))
+            row = self.db.execute("SELECT meta FROM items WHERE fp=? AND key=?", (self.fp, key)).fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO items VALUES (?,?,?,?)", (self.fp, key, kind, json.dumps(meta)))
+                return
+            old = json.loads(row[0])
+            merged = _merge_tags(old, meta)
+            if merged != old:
+                self.db.execute("UPDATE items SET meta=? WHERE fp=? AND key=?", (json.dumps(merged), self.fp, key))
 
     def add_round(self, key: str, round_no: int, sample: Sample) -> None:
         with self.db:
@@ -145,6 +155,27 @@ class ProfileStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+_TAGS = {"granularity": "granularities", "space": "spaces"}
+
+
+def tags_of(meta: dict, field: str) -> set:
+    """Every value of `field` ("granularity" or "space") an item was registered with."""
+    return set(meta.get(_TAGS[field], [])) | ({meta[field]} if meta.get(field) is not None else set())
+
+
+def _merge_tags(old: dict, new: dict) -> dict:
+    """`old` plus the granularity/space of `new` in list fields (the first registration's single
+    fields stay as they were, so stores written before the lists existed read the same)."""
+    merged = dict(old)
+    for field, plural in _TAGS.items():
+        if new.get(field) is None:
+            continue
+        values = tags_of(old, field) | {new[field]}
+        if values != ({old[field]} if old.get(field) is not None else set()):
+            merged[plural] = sorted(values)
+    return merged
 
 
 def _short(fp: dict) -> str:

@@ -190,3 +190,27 @@ def test_context_table_is_calibrated_to_end_to_end_times(profiled):
     assert np.sum((fitted - y) ** 2) <= np.sum((plain - y) ** 2) + 1e-12
     table = LatencyTable.from_dict(lut)
     assert table.predict(train[0], strict=True).latency_ms == pytest.approx(fitted[0])
+
+
+def test_isolated_tables_use_ops_measured_for_another_granularity_or_space(tmp_path):
+    """The stem conv is one op at block and layer granularity and in every space: measured once (for
+    the block table of space A), it must be in the layer table and in space B's table too."""
+    from latbench.devices.base import Sample
+    from latbench.ops import make_op
+
+    store = ProfileStore(tmp_path / "p.db", {"device": "scripted"})
+    stem = make_op("conv", r=224, i=3, o=32, k=3, s=2, g=1, act="relu", bn=1).key
+    head = make_op("fc", i=1280, o=1000, act="none").key
+    for key, meta, ms in [(PROBE_KEY, {"granularity": "block"}, 0.05), (stem, {"space": "A", "granularity": "block"}, 0.45),
+                          (head, {"space": "B", "granularity": "layer"}, 0.25)]:
+        store.register(key, "probe" if key == PROBE_KEY else "op", meta)
+        store.add_round(key, 0, Sample([ms] * 5))
+    # the layer pass over space A and the block pass over space B find the stem already measured
+    store.register(stem, "op", {"space": "A", "granularity": "layer"})
+    store.register(stem, "op", {"space": "B", "granularity": "block"})
+    layer_a = build_lut(store, "isolated", "layer", "A")
+    assert set(layer_a["entries"]) == {stem} and layer_a["entries"][stem]["ms"] == pytest.approx(0.40)
+    assert set(build_lut(store, "isolated", "block", "B")["entries"]) == {stem}
+    # tags are per op, not per (space, granularity) pair: an op of both spaces and both granularities
+    assert set(build_lut(store, "isolated", "layer", "B")["entries"]) == {stem, head}
+    assert build_lut(store, "isolated", "layer")["spaces"] == ["A", "B"]

@@ -143,3 +143,18 @@ def test_drop_rounds_forgets_one_kind_and_resume_remeasures_it(tmp_path):
     dev2 = ScriptedDevice(lat)
     run_items(dev2, items, store, Protocol(rounds=2, runs=2), progress=False)
     assert sorted(c for c in dev2.calls) == ["a1", "a1", "a2", "a2"]
+
+
+def test_an_op_registered_again_belongs_to_every_granularity_and_space(tmp_path):
+    from latbench.store import tags_of
+
+    store = ProfileStore(tmp_path / "p.db", {"device": "scripted"})
+    store.register("stem", "op", {"space": "A", "granularity": "block"})
+    store.register("stem", "op", {"space": "A", "granularity": "layer"})
+    store.register("stem", "op", {"space": "B", "granularity": "layer"})
+    store.register("only-a", "op", {"space": "A", "granularity": "block"})
+    store.register("only-a", "op", {"space": "A", "granularity": "block"})
+    meta = store.items("op")
+    assert tags_of(meta["stem"], "granularity") == {"block", "layer"} and tags_of(meta["stem"], "space") == {"A", "B"}
+    assert meta["stem"]["granularity"] == "block"  # the first registration's fields stay (older readers)
+    assert meta["only-a"] == {"kind": "op", "space": "A", "granularity": "block"}  # nothing added when nothing new
