@@ -81,36 +81,60 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
     profile_items([dev()], arch_items(train, "train"), db, arch_protocol, node_profiles=True)
     timings["node_profiles_s"] = round(time.perf_counter() - t, 1)
     store = ProfileStore(db)
-    rows = []
-    for method in ("isolated", "context", "fitted"):
-        for g in ("block", "layer"):
-            try:
-                table = LatencyTable.from_dict(build_lut(store, method, g, space_name), f"{method}/{g}")
-            except Exception as exc:  # noqa: BLE001 — e.g. no node profiler for this runtime
-                rows.append({"method": method, "granularity": g, "error": str(exc)})
-                continue
-            rep = validate_table(table, space, val, store)
-            rep.pop("measured_on", None)
-            rows.append({"method": method, "granularity": g, **{k: rep[k] for k in (
-                "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
-                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n")}})
     meas = [r["ms"] for k, r in store.results("arch").items() if r.get("role") == "validate"]
     return {"runtime": runtime, "timing": timing, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
             "fingerprint": store.fingerprint, "val_latency_ms": {"min": min(meas), "max": max(meas)},
-            "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": rows}
+            "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": table_rows(store, space, val)}
+
+
+# (method, prior): the fitted method once toward each prior table
+TABLES = (("isolated", None), ("context", None), ("fitted", "isolated"), ("fitted", "context"))
+
+
+def table_rows(store, space, val):
+    """Build every table from `store` and report the DESIGN §7 metrics on the held-out archs `val`."""
+    rows = []
+    for method, prior in TABLES:
+        for g in ("block", "layer"):
+            label = {"method": method, "granularity": g, **({"prior": prior} if prior else {})}
+            try:
+                lut = build_lut(store, method, g, space.name, **({"prior": prior} if prior else {}))
+                table = LatencyTable.from_dict(lut, f"{method}/{g}")
+            except Exception as exc:  # noqa: BLE001 — e.g. no node profiler for this runtime
+                rows.append({**label, "error": str(exc)})
+                continue
+            rep = validate_table(table, space, val, store)
+            rows.append({**label, **{k: rep[k] for k in (
+                "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
+                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n")}})
+    return rows
+
+
+def rebuild_one(previous, runtime, space_name, workdir, timing="plain"):
+    """The stored run `previous` with its tables rebuilt by the current code from its unchanged store."""
+    space = get_space(space_name)
+    db = Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
+    if not db.exists():
+        raise SystemExit(f"--tables-only: {db}: no store to rebuild from (run the benchmark without it first)")
+    val = sample_archs(space, previous["val_archs"], previous["seed"], "validate")
+    res = dict(previous, tables=table_rows(ProfileStore(db), space, val))
+    res["tables_rebuilt"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()) + ": tables rebuilt by the current code " \
+        "from the unchanged store (--tables-only)"
+    return res
 
 
 def print_rows(res):
     print(f"\n== cpu/{res['runtime']} ({res.get('timing', 'plain')} timing) {res['space']}: {res['val_archs']} held-out archs "
           f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
           f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
-    print(f"{'method':9} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
+    print(f"{'method':11} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
           f"{'rho':>6} {'±5%':>6} {'±10%':>6} {'noise%':>6}")
     for r in res["tables"]:
+        method = r["method"] + ("/ctx" if r.get("prior") == "context" else "")
         if "error" in r:
-            print(f"{r['method']:9} {r['granularity']:6} n/a: {r['error'][:80]}")
+            print(f"{method:11} {r['granularity']:6} n/a: {r['error'][:80]}")
             continue
-        print(f"{r['method']:9} {r['granularity']:6} {r['mape']:6.2f} {r['rmse_ms']:8.3f} {r['bias_pct']:+6.2f} "
+        print(f"{method:11} {r['granularity']:6} {r['mape']:6.2f} {r['rmse_ms']:8.3f} {r['bias_pct']:+6.2f} "
               f"{r['max_abs_err_pct']:6.2f} {r['kendall_tau']:6.3f} {r['spearman']:6.3f} {r['within_5_pct']:6.1f} "
               f"{r['within_10_pct']:6.1f} {r['noise_cv_pct']:6.2f}")
 
@@ -129,25 +153,35 @@ def main():
     ap.add_argument("--remeasure-archs", action="store_true",
                     help="drop the stored whole-network rounds first (after changing how they are measured)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
+    ap.add_argument("--tables-only", action="store_true",
+                    help="measure nothing: rebuild the tables of the recorded runs from their stores (after a "
+                         "change to table building) and re-validate them on the same held-out measurements")
     args = ap.parse_args()
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     ops_protocol = Protocol(rounds=2, runs=10, warmup=5, min_warmup_s=0.005, min_round_s=0.02)
     arch_protocol = Protocol(rounds=args.arch_rounds, runs=10, warmup=5, min_warmup_s=0.02, min_round_s=0.1)
     out = Path(args.results)
     results = json.loads(out.read_text()) if out.exists() else {"runs": {}}
-    results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
-                          "platform": platform.platform()}
-    results["versions"] = hostinfo.package_versions()
-    results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
+    if not args.tables_only:  # a rebuild keeps the record of where and how the measurements were taken
+        results["machine"] = {"cpu": hostinfo.cpu_model(), "cores": len(hostinfo.allowed_cores()),
+                              "platform": platform.platform()}
+        results["versions"] = hostinfo.package_versions()
+        results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
-            res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
-                          arch_protocol, args.core, args.timing, args.remeasure_archs)
+            key = f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"
+            if args.tables_only:
+                if key not in results["runs"]:
+                    raise SystemExit(f"--tables-only: no recorded run {key} in {out}")
+                res = rebuild_one(results["runs"][key], rt, sp, args.workdir, args.timing)
+            else:
+                res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
+                              arch_protocol, args.core, args.timing, args.remeasure_archs)
             print_rows(res)
             # re-read before merging: another runtime's benchmark may have written meanwhile
             if out.exists():
                 results["runs"] = json.loads(out.read_text()).get("runs", {})
-            results["runs"][f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"] = res
+            results["runs"][key] = res
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(results, indent=1))

@@ -15,17 +15,20 @@ from .errors import BadInput
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), required=True, help="Profile store to read.")
 @click.option("--method", type=click.Choice(["isolated", "context", "fitted"]), default="isolated", show_default=True)
 @click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True)
+@click.option("--prior", type=click.Choice(["isolated", "context"]), default="isolated", show_default=True,
+              help="fitted only: the table the fit is regularised toward (context needs node profiles).")
 @click.option("--space", "space_name", default=None, help="Only ops/archs profiled for this space.")
 @click.option("--fingerprint", default=None, help="Fingerprint id, when the store holds several.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="LUT file to write.")
 @json_option
-def build_lut(db_path, method, granularity, space_name, fingerprint, output, as_json):
+def build_lut(db_path, method, granularity, prior, space_name, fingerprint, output, as_json):
     """Build a latbench-lut/1 table from a profile store.
 
     \b
     Example:
       latbench build-lut --db cpu-ort.db --method isolated -o cpu-ort.lut.json
       latbench build-lut --db cpu-ort.db --method fitted --space proxylessnas -o fitted.json
+      latbench build-lut --db cpu-ort.db --method fitted --prior context --granularity layer -o f.json
     """
     from .lut import save_lut
     from .lut_build import build_lut as build
@@ -34,12 +37,13 @@ def build_lut(db_path, method, granularity, space_name, fingerprint, output, as_
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
     store = ProfileStore(db_path, fp_id=fingerprint)
-    data = build(store, method, granularity, space_name)
+    data = build(store, method, granularity, space_name, prior=prior)
     save_lut(data, output)
     info = {"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"], "method": method,
+            **({"prior": prior} if method == "fitted" else {}),
             "granularity": granularity, "spaces": data["spaces"], "build": data["provenance"].get("build")}
     emit(info, as_json, f"wrote {output}: {len(data['entries'])} entries, base {data['base_ms']:.4f} ms "
-                        f"({method}, {granularity})")
+                        f"({method}{f' toward {prior}' if method == 'fitted' else ''}, {granularity})")
 
 
 @main.command()

@@ -11,9 +11,13 @@
   set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
   fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward the isolated table (min ‖Ax + c − y‖² + α‖x − s·x_iso‖², x ≥ 0, α by
-  cross-validation of the unconstrained ridge, intercept c = base correction, s the isolated
-  table's overall level error from y ≈ s·A·x_iso + c), as TuNAS's linear Pixel-1 model does.
+  ridge regression toward a prior table (min ‖Ax + c − y‖² + α‖x − s·x_prior‖², x ≥ 0, α by
+  cross-validation of the unconstrained ridge, intercept c = base correction, s the prior
+  table's overall level error from y ≈ s·A·x_prior + c), as TuNAS's linear Pixel-1 model does.
+  The prior is the isolated table (DESIGN §6) or, with `prior="context"`, the context table:
+  where a runtime fuses across op boundaries (ONNX Runtime layer entries run ~40 % over) the
+  context table is the better starting point and the end-to-end fit corrects what the profiler's
+  view misses.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from .lut import make_lut, provenance
 from .ops import decompose, make_op
 from .store import tags_of
 
+PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
 PROBE_OP = make_op("pool", r=1, c=8)
 PROBE_KEY = PROBE_OP.key
 
@@ -119,8 +124,10 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
     return (float(scale), float(base)) if scale > 0 else (None, None)
 
 
-def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None):
-    """Ridge regression of whole-network latencies (relative errors) toward the isolated table."""
+def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None,
+                   prior_name: str = "isolated"):
+    """Ridge regression of whole-network latencies (relative errors) toward a prior table
+    (`iso_entries`/`iso_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from scipy.optimize import lsq_linear
     from sklearn.linear_model import RidgeCV
 
@@ -130,7 +137,7 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     if len(archs) < 5:
         raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
                        "(run `latbench profile --archs N`)")
-    iso = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method="isolated",
+    iso = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
                                      spaces=[], base_ms=iso_base, entries=iso_entries, provenance_info={}))
     keys = sorted({u.op.key for _, a, _ in archs for u in decompose(a, granularity)})
     col = {k: i for i, k in enumerate(keys)}
@@ -158,27 +165,43 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     rhs = np.concatenate([yw, np.sqrt(alpha) * prior])
     sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
     fitted, intercept = sol.x[:n], float(sol.x[n])
-    # keys no training network uses keep their isolated time, at the fitted level
-    entries = {k: {**e, "ms": e["ms"] * prior_scale, "isolated_ms": e["ms"]} for k, e in iso_entries.items()}
+    # keys no training network uses keep their prior time, at the fitted level
+    prior_field = f"{prior_name}_ms"
+    entries = {k: {**e, "ms": e["ms"] * prior_scale, prior_field: e["ms"]} for k, e in iso_entries.items()}
     for k, v in zip(keys, fitted):
         e = dict(iso_entries.get(k, {}))
-        e.update(ms=float(v), isolated_ms=float(iso.op_ms(k)[0]))
+        e.update({"ms": float(v), prior_field: float(iso.op_ms(k)[0])})
         entries[k] = e
     rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
-    return entries, iso_base + intercept, {"archs": len(archs), "alpha": alpha, "prior_scale": prior_scale,
-                                           "weighting": "relative (rows / measured ms)", "train_rmse_ms": rmse}
+    return entries, iso_base + intercept, {"archs": len(archs), "prior": prior_name, "alpha": alpha,
+                                           "prior_scale": prior_scale, "weighting": "relative (rows / measured ms)",
+                                           "train_rmse_ms": rmse}
 
 
-def build_lut(store, method: str, granularity: str, space: str | None = None) -> dict:
+def _arch_spaces(store, space):
+    return [space] if space else sorted({r.get("space") for r in store.results("arch").values() if r.get("space")})
+
+
+def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str = "isolated") -> dict:
+    """A latbench-lut/1 dict; `prior` (fitted only): the table the fit is regularised toward."""
+    if prior not in PRIORS:
+        raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
+    if prior != "isolated" and method != "fitted":
+        raise BadInput(f"--prior {prior}: only the fitted method has a prior (got --method {method})")
     spaces = [space] if space else None
-    iso_entries, overhead, used = isolated_entries(store, granularity, spaces) if method != "context" else ({}, 0.0, [])
+    uses_isolated = method == "isolated" or (method == "fitted" and prior == "isolated")
+    iso_entries, overhead, used = isolated_entries(store, granularity, spaces) if uses_isolated else ({}, 0.0, [])
     info = {}
     if method == "isolated":
         entries, base = iso_entries, overhead
         info = {"overhead_probe": PROBE_KEY, "overhead_ms": overhead}
     elif method == "context":
         entries, base, info = context_entries(store, granularity, space)
-        used = [space] if space else sorted({r.get("space") for r in store.results("arch").values() if r.get("space")})
+        used = _arch_spaces(store, space)
+    elif method == "fitted" and prior == "context":
+        ctx_entries, ctx_base, _ = context_entries(store, granularity, space)
+        entries, base, info = fitted_entries(store, granularity, ctx_entries, ctx_base, space, prior_name="context")
+        used = _arch_spaces(store, space)
     elif method == "fitted":
         entries, base, info = fitted_entries(store, granularity, iso_entries, overhead, space)
     else:

@@ -90,6 +90,24 @@ def test_fitted_table_fits_training_archs_better_than_isolated(profiled):
     assert all(e["ms"] >= 0 for e in fit.data["entries"].values())
 
 
+@pytest.mark.parametrize("granularity", ["block", "layer"])
+def test_fitted_table_toward_the_context_prior(profiled, granularity):
+    db, train = profiled
+    store = ProfileStore(db)
+    ctx = LatencyTable.from_dict(build_lut(store, "context", granularity, "proxylessnas"))
+    fit = LatencyTable.from_dict(build_lut(store, "fitted", granularity, "proxylessnas", prior="context"))
+    # the context table (s·entries + c over its profiled networks) is one point of the family the fit
+    # starts from, with no penalty: the relative training error can only go down
+    e_ctx, e_fit = _errors(ctx, train, store), _errors(fit, train, store)
+    assert np.sqrt(np.mean(e_fit ** 2)) <= np.sqrt(np.mean(e_ctx ** 2)) + 1e-9
+    build = fit.data["provenance"]["build"]
+    assert fit.data["method"] == "fitted" and build["prior"] == "context" and build["archs"] == 10
+    assert set(fit.data["entries"]) == set(ctx.data["entries"])  # no isolated measurement enters
+    assert all(e["ms"] >= 0 and "context_ms" in e for e in fit.data["entries"].values())
+    iso_prior = build_lut(store, "fitted", granularity, "proxylessnas") if granularity == "block" else None
+    assert iso_prior is None or iso_prior["provenance"]["build"]["prior"] == "isolated"
+
+
 def test_build_lut_cli_and_bad_input(profiled, tmp_path, cli):
     db, _ = profiled
     out = tmp_path / "iso.json"
@@ -99,6 +117,12 @@ def test_build_lut_cli_and_bad_input(profiled, tmp_path, cli):
     r = cli("build-lut", "--db", db, "--method", "isolated", "--granularity", "layer", "-o", tmp_path / "l.json")
     assert r.returncode == 2 and "no layer-granularity op measurements" in r.stderr
     assert not (tmp_path / "l.json").exists()
+    r = cli("build-lut", "--db", db, "--method", "fitted", "--prior", "context", "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["prior"] == "context" and LatencyTable.load(out).data["method"] == "fitted"
+    r = cli("build-lut", "--db", db, "--method", "context", "--prior", "context", "-o", tmp_path / "c.json")
+    assert r.returncode == 2 and "only the fitted method has a prior" in r.stderr
+    assert not (tmp_path / "c.json").exists()
     r = cli("build-lut", "--db", tmp_path / "nope.db", "-o", tmp_path / "x.json")
     assert r.returncode == 2 and "no such profile store" in r.stderr
     empty = tmp_path / "empty.db"
