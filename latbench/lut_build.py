@@ -11,9 +11,10 @@
   set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
   fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward a prior table (min ‖Ax + c − y‖² + α‖x − s·x_prior‖², x ≥ 0, α by
-  cross-validation of the unconstrained ridge, intercept c = base correction, s the prior
-  table's overall level error from y ≈ s·A·x_prior + c), as TuNAS's linear Pixel-1 model does.
+  ridge regression toward a prior table (min ‖Ax + c − y‖² + α‖x − μ‖², x ≥ 0, α by
+  cross-validation of the unconstrained ridge, intercept c = base correction, μ = s·x_prior + γ·w:
+  the prior table's overall level error s and a cost γ per weight, from y ≈ s·A·x_prior + γ·A·w + c),
+  as TuNAS's linear Pixel-1 model does.
   The prior is the isolated table (DESIGN §6) or, with `prior="context"`, the context table:
   where a runtime fuses across op boundaries (ONNX Runtime layer entries run ~40 % over) the
   context table is the better starting point and the end-to-end fit corrects what the profiler's
@@ -28,7 +29,7 @@ import numpy as np
 from .arch import parse_arch
 from .errors import BadInput
 from .lut import make_lut, provenance
-from .ops import decompose, make_op
+from .ops import decompose, make_op, op_features, op_from_key
 from .store import tags_of
 
 PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
@@ -152,11 +153,16 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     # by 1/measured; in absolute terms the largest networks would decide the fit alone
     w = 1.0 / y
     Aw, yw = A * w[:, None], (y - iso_base) * w
-    # the isolated table's level is off by a factor on most runtimes (ops measured alone run with hot
-    # caches and pay per-call overhead): regularise toward s·prior, s from measured ≈ s·A·prior + c
-    (prior_scale, _), *_ = np.linalg.lstsq(np.c_[Aw @ prior, w], yw, rcond=None)
-    prior_scale = float(prior_scale) if prior_scale > 0 else 1.0
-    prior = prior * prior_scale
+    # the prior's level is off by a factor on most runtimes (ops measured alone pay per-call overhead)
+    # and by a cost per weight: an op measured alone keeps its weights in cache, in a whole network
+    # they come from further away (the network's weights do not fit). Regularise toward
+    # s·prior + γ·weights, (s, γ) from measured ≈ s·A·prior + γ·A·weights + c over the networks.
+    mparams = np.array([_weights(k) for k in keys]) / 1e6
+    (prior_scale, per_mparam, _), *_ = np.linalg.lstsq(np.c_[Aw @ prior, Aw @ mparams, w], yw, rcond=None)
+    if not prior_scale > 0:
+        prior_scale, per_mparam = 1.0, 0.0
+    prior_scale, per_mparam = float(prior_scale), float(per_mparam)
+    prior = np.maximum(0.0, prior * prior_scale + per_mparam * mparams)
     resid = yw - Aw @ prior
     alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=False).fit(np.c_[Aw, w], resid).alpha_)
     # non-negative ridge toward the isolated table: min ‖W(A x + c − (y − base))‖² + α‖x − prior‖², x ≥ 0
@@ -165,17 +171,22 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     rhs = np.concatenate([yw, np.sqrt(alpha) * prior])
     sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
     fitted, intercept = sol.x[:n], float(sol.x[n])
-    # keys no training network uses keep their prior time, at the fitted level
+    # keys no training network uses keep their prior time, at the fitted level and weight cost
     prior_field = f"{prior_name}_ms"
-    entries = {k: {**e, "ms": e["ms"] * prior_scale, prior_field: e["ms"]} for k, e in iso_entries.items()}
+    entries = {k: {**e, "ms": max(0.0, e["ms"] * prior_scale + per_mparam * _weights(k) / 1e6), prior_field: e["ms"]}
+               for k, e in iso_entries.items()}
     for k, v in zip(keys, fitted):
         e = dict(iso_entries.get(k, {}))
         e.update({"ms": float(v), prior_field: float(iso.op_ms(k)[0])})
         entries[k] = e
     rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
     return entries, iso_base + intercept, {"archs": len(archs), "prior": prior_name, "alpha": alpha,
-                                           "prior_scale": prior_scale, "weighting": "relative (rows / measured ms)",
-                                           "train_rmse_ms": rmse}
+                                           "prior_scale": prior_scale, "prior_ms_per_mparam": per_mparam,
+                                           "weighting": "relative (rows / measured ms)", "train_rmse_ms": rmse}
+
+
+def _weights(key: str) -> int:
+    return op_features(op_from_key(key))["weights"]
 
 
 def _arch_spaces(store, space):

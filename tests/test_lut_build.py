@@ -238,3 +238,35 @@ def test_isolated_tables_use_ops_measured_for_another_granularity_or_space(tmp_p
     # tags are per op, not per (space, granularity) pair: an op of both spaces and both granularities
     assert set(build_lut(store, "isolated", "layer", "B")["entries"]) == {stem, head}
     assert build_lut(store, "isolated", "layer")["spaces"] == ["A", "B"]
+
+
+def test_fitted_prior_learns_the_level_and_a_cost_per_weight(tmp_path):
+    """Whole networks that cost 1.2 × their isolated ops + 0.5 ms per million weights + 0.3 ms (ops
+    alone keep their weights in cache, a network fetches them): the fit recovers s and γ and then
+    predicts every network exactly."""
+    from latbench.devices.base import Sample
+    from latbench.ops import decompose, op_features
+
+    space = get_space("proxylessnas")
+    store = ProfileStore(tmp_path / "p.db", {"device": "scripted"})
+    rng = np.random.default_rng(0)
+    iso = {op.key: float(rng.uniform(0.05, 1.0)) for op in space.ops("block")}
+    for key, ms in [(PROBE_KEY, 0.0), *iso.items()]:
+        store.register(key, "probe" if key == PROBE_KEY else "op", {"space": "proxylessnas", "granularity": "block"})
+        store.add_round(key, 0, Sample([ms] * 3))
+
+    def true_ms(arch):
+        ops = [u.op for u in decompose(arch, "block")]
+        return 0.3 + sum(1.2 * iso[o.key] + 0.5 * op_features(o)["weights"] / 1e6 for o in ops)
+
+    train = sample_archs(space, 40, 0, "train")
+    for it in arch_items(train, "train"):
+        store.register(it.key, it.kind, it.meta)
+        store.add_round(it.key, 0, Sample([true_ms(it.target)] * 3))
+    lut = build_lut(store, "fitted", "block", "proxylessnas")
+    build = lut["provenance"]["build"]
+    assert build["prior_scale"] == pytest.approx(1.2, rel=1e-6)
+    assert build["prior_ms_per_mparam"] == pytest.approx(0.5, rel=1e-5)
+    table = LatencyTable.from_dict(lut)
+    for arch in sample_archs(space, 5, 0, "validate"):  # networks the fit never saw
+        assert table.predict(arch).latency_ms == pytest.approx(true_ms(arch), rel=1e-6)
