@@ -42,6 +42,10 @@ class SearchConfig:
     rl_delay: float = 0.25  # RL lr is 0 for this fraction of steps
     rl_lr_growth: float = 10.0  # lr rises exponentially from base to growth x base by the end
     baseline_momentum: float = 0.95
+    # archs sampled per step and process: TuNAS runs one per TPU shard (32+ per step, the controller
+    # gradient averaged); K here emulates K shards in one process, each on 1/K of the training and
+    # validation batch, so a step costs about the same (see README: short searches)
+    rl_samples: int = 1
     # Adam's moment estimates start with the controller (after the delay) rather than during it
     # (the reference code also updates them while lr is 0; see README: short searches)
     rl_moments_after_delay: bool = True

@@ -35,6 +35,9 @@ def check_config(cfg: SearchConfig) -> None:
         raise BadInput(f"--reward: expected one of {', '.join(REWARDS)}, got {cfg.reward!r}")
     if cfg.candidates < 1:
         raise BadInput(f"--candidates: must be at least 1, got {cfg.candidates}")
+    if not 1 <= cfg.rl_samples <= min(cfg.batch_size, cfg.rl_batch_size):
+        raise BadInput(f"--rl-samples: expected 1..{min(cfg.batch_size, cfg.rl_batch_size)} (one arch per chunk of "
+                       f"the batch), got {cfg.rl_samples}")
 
 
 def search_space(name: str):

@@ -54,6 +54,11 @@ class CategoricalPolicy:
         logp = torch.log_softmax(self.masked_logits(), dim=1).gather(1, idx[:, None])[:, 0]
         return (logp * self.active(idx)).sum()
 
+    def reinforce_loss(self, samples, rewards, baseline: float) -> torch.Tensor:
+        """REINFORCE loss of one step, averaged over its samples (TuNAS: over its shards):
+        mean_k −(reward_k − baseline) · log π(sample_k)."""
+        return sum(-(r - baseline) * self.log_prob(idx) for r, idx in zip(rewards, samples)) / len(samples)
+
     def entropy(self) -> float:
         with torch.no_grad():
             p = self.probs()

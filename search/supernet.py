@@ -119,6 +119,10 @@ def proxy_strides(strides: list, resolution: int, min_feature_map: int) -> list:
     return out
 
 
+class PlanGroup(list):
+    """Plans of several archs for one batch, split in equal chunks (`Supernet.forward`)."""
+
+
 class Supernet(nn.Module):
     """The proxy supernet of a TuNAS space. forward(x, plan) with plan from `self.planner.plan(...)`."""
 
@@ -167,7 +171,14 @@ class Supernet(nn.Module):
                 "strides": {self.planner.specs[i].name: s for i, s in self.strides.items()},
                 "parameters": sum(p.numel() for p in self.parameters())}
 
-    def forward(self, x: torch.Tensor, plan: list) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, plan) -> torch.Tensor:
+        """Logits of `x` under one plan, or under a `PlanGroup`: the batch split into equal chunks, one
+        arch per chunk (several TuNAS shards in one call, so DDP sees one forward per step)."""
+        if isinstance(plan, PlanGroup):
+            return torch.cat([self._forward(xc, p) for xc, p in zip(torch.tensor_split(x, len(plan)), plan)])
+        return self._forward(x, plan)
+
+    def _forward(self, x: torch.Tensor, plan: list) -> torch.Tensor:
         # channels-last: CPU depthwise convolutions (and their backward) are several times faster
         x = x.contiguous(memory_format=torch.channels_last)
         for i, kind in enumerate(self.kinds):

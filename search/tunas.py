@@ -32,7 +32,7 @@ from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
 from .results import base_result
 from .rewards import reward_function
 from .schedules import rl_learning_rate, warmup_probability, weight_learning_rate
-from .supernet import Supernet
+from .supernet import PlanGroup, Supernet
 from .training import batch_accuracy, evaluate, make_weight_optimizer, train_step
 
 
@@ -63,29 +63,36 @@ def run_tunas(ctx) -> dict:
     op_dec, filter_dec = np.array(planner.op_decisions), np.array(planner.filter_decisions)
     trajectory, n = [], cfg.steps
     bar = _progress(cfg, dist, "tunas")
+    k_samples = cfg.rl_samples  # checked by context.check_config
     for step in range(n):
-        idx = policy.sample(gen)
-        # 2. shared weights, with op / filter warmup (1. was sampling the arch)
+        idxs = [policy.sample(gen) for _ in range(k_samples)]
+        # 2. shared weights, with op / filter warmup (1. was sampling the arch(s))
         p_op = warmup_probability(step, n, cfg.op_warmup)
         p_f = warmup_probability(step, n, cfg.filter_warmup)
-        op_warm = op_dec[coins.random(len(op_dec)) < p_op] if p_op > 0 else ()
-        filter_warm = filter_dec[coins.random(len(filter_dec)) < p_f] if p_f > 0 else ()
+        plans = []
+        for idx in idxs:
+            op_warm = op_dec[coins.random(len(op_dec)) < p_op] if p_op > 0 else ()
+            filter_warm = filter_dec[coins.random(len(filter_dec)) < p_f] if p_f > 0 else ()
+            plans.append(planner.plan(idx, op_warm, filter_warm))
         xb, yb = train.next()
-        loss, _ = train_step(model, w_opt, planner.plan(idx, op_warm, filter_warm), xb, yb,
+        loss, _ = train_step(model, w_opt, plans[0] if k_samples == 1 else PlanGroup(plans), xb, yb,
                              weight_learning_rate(step, n, cfg.weight_lr, cfg.weight_lr_warmup), cfg.label_smoothing)
-        # 3. RL controller on a validation batch
+        # 3. RL controller on a validation batch (one chunk per sampled arch)
         xv, yv = valid.next()
-        quality = batch_accuracy(model, planner.plan(idx), xv, yv)
-        latency = float(lm.latency(idx))
-        reward = float(reward_fn(quality, latency, cfg.target_ms, beta))
+        qualities, latencies, rewards = [], [], []
+        for idx, xc, yc in zip(idxs, torch.tensor_split(xv, k_samples), torch.tensor_split(yv, k_samples)):
+            qualities.append(batch_accuracy(model, planner.plan(idx), xc, yc))
+            latencies.append(float(lm.latency(idx)))
+            rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
+        reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
         mean_reward = float(all_reduce_mean(torch.tensor([reward], dtype=torch.float64), dist)[0])
-        advantage = reward - baseline.update(mean_reward)
+        b = baseline.update(mean_reward)
         rl_lr = rl_learning_rate(step, n, cfg.rl_lr, cfg.rl_delay, cfg.rl_lr_growth)
         for group in rl_opt.param_groups:
             group["lr"] = rl_lr
         if rl_lr > 0 or not cfg.rl_moments_after_delay:
             rl_opt.zero_grad(set_to_none=False)
-            (-advantage * policy.log_prob(idx)).backward()
+            policy.reinforce_loss(idxs, rewards, b).backward()
             all_reduce_mean(policy.logits.grad, dist)
             rl_opt.step()
         argmax_lat = float(lm.latency(policy.argmax()))

@@ -38,6 +38,19 @@ def test_tiny_tunas_search_writes_result(cli, tmp_path):
     assert summary["latency_ms"] == pytest.approx(result["latency_ms"])
 
 
+def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", "--target-ms", "84", *TINY, "--rl-samples", "4", "--out", out, "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["rl_samples"] == 4 and len(result["trajectory"]) == 12
+    from latbench.lut_files import load_table
+
+    table = load_table("pixel1-tunas-proxylessnas")
+    arch = parse_arch(result["arch"], "result.json")
+    assert table.predict(arch).latency_ms == pytest.approx(result["latency_ms"])
+
+
 def test_tiny_random_search_with_npz_data(cli, tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "d.npz"
@@ -60,6 +73,7 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--algo", "evolution"], "unknown algorithm"),
     (["--reward", "linear"], "--reward"),
     (["--steps", "0"], "--steps"),
+    (["--rl-samples", "0"], "--rl-samples"),
     (["--lut", "pixel1-tunas-mobilenetv3-like"], "built for space"),
     (["--data", "BAD_NPZ"], "cannot read"),
     (["--data", "MISSING"], "no such file"),

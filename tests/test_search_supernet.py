@@ -150,3 +150,19 @@ def test_skipped_layer_is_identity_and_untrained():
     assert not plan[layer].present
     net(torch.randn(2, 3, 16, 16), plan).sum().backward()
     assert all(p.grad is None for p in net.layers[str(layer)].parameters())
+
+
+def test_plan_group_runs_one_arch_per_chunk_of_the_batch():
+    """Several TuNAS shards in one call: chunk i of the batch goes through arch i, nothing else."""
+    from search.supernet import PlanGroup
+
+    space = get_space("proxylessnas")
+    torch.manual_seed(0)
+    net = Supernet(space, 10, width=0.125, resolution=16)
+    pl = net.planner
+    plans = [pl.plan(space.sample(s)) for s in range(3)]
+    x = torch.randn(7, 3, 16, 16)  # 3 + 2 + 2 images
+    together = net(x, PlanGroup(plans))
+    apart = torch.cat([net(x[:3], plans[0]), net(x[3:5], plans[1]), net(x[5:], plans[2])])
+    assert torch.allclose(together, apart, atol=1e-6)
+    assert not torch.allclose(net(x, plans[0])[3:5], apart[3:5], atol=1e-4)  # the archs really differ
