@@ -125,10 +125,10 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
     return (float(scale), float(base)) if scale > 0 else (None, None)
 
 
-def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, space: str | None = None,
+def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: float, space: str | None = None,
                    prior_name: str = "isolated"):
     """Ridge regression of whole-network latencies (relative errors) toward a prior table
-    (`iso_entries`/`iso_base`: the isolated table, or the context table for `prior_name="context"`)."""
+    (`prior_entries`/`prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from scipy.optimize import lsq_linear
     from sklearn.linear_model import RidgeCV
 
@@ -138,13 +138,13 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     if len(archs) < 5:
         raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
                        "(run `latbench profile --archs N`)")
-    iso = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
-                                     spaces=[], base_ms=iso_base, entries=iso_entries, provenance_info={}))
+    prior_table = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
+                                     spaces=[], base_ms=prior_base, entries=prior_entries, provenance_info={}))
     keys = sorted({u.op.key for _, a, _ in archs for u in decompose(a, granularity)})
     col = {k: i for i, k in enumerate(keys)}
     A = np.zeros((len(archs), len(keys)))
     y = np.zeros(len(archs))
-    prior = np.array([iso.op_ms(k)[0] for k in keys])
+    prior = np.array([prior_table.op_ms(k)[0] for k in keys])
     for r, (_, arch, res) in enumerate(archs):
         for u in decompose(arch, granularity):
             A[r, col[u.op.key]] += 1
@@ -152,7 +152,7 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     # every network counts by its relative error (what MAPE and the ±5 % band judge): rows weighted
     # by 1/measured; in absolute terms the largest networks would decide the fit alone
     w = 1.0 / y
-    Aw, yw = A * w[:, None], (y - iso_base) * w
+    Aw, yw = A * w[:, None], (y - prior_base) * w
     # the prior's level is off by a factor on most runtimes (ops measured alone pay per-call overhead)
     # and by a cost per weight: an op measured alone keeps its weights in cache, in a whole network
     # they come from further away (the network's weights do not fit). Regularise toward
@@ -165,7 +165,7 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     prior = np.maximum(0.0, prior * prior_scale + per_mparam * mparams)
     resid = yw - Aw @ prior
     alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=False).fit(np.c_[Aw, w], resid).alpha_)
-    # non-negative ridge toward the isolated table: min ‖W(A x + c − (y − base))‖² + α‖x − prior‖², x ≥ 0
+    # non-negative ridge toward the prior: min ‖W(A x + c − (y − base))‖² + α‖x − prior‖², x ≥ 0
     n = len(keys)
     M = np.vstack([np.hstack([Aw, w[:, None]]), np.hstack([np.sqrt(alpha) * np.eye(n), np.zeros((n, 1))])])
     rhs = np.concatenate([yw, np.sqrt(alpha) * prior])
@@ -174,13 +174,13 @@ def fitted_entries(store, granularity: str, iso_entries: dict, iso_base: float, 
     # keys no training network uses keep their prior time, at the fitted level and weight cost
     prior_field = f"{prior_name}_ms"
     entries = {k: {**e, "ms": max(0.0, e["ms"] * prior_scale + per_mparam * _weights(k) / 1e6), prior_field: e["ms"]}
-               for k, e in iso_entries.items()}
+               for k, e in prior_entries.items()}
     for k, v in zip(keys, fitted):
-        e = dict(iso_entries.get(k, {}))
-        e.update({"ms": float(v), prior_field: float(iso.op_ms(k)[0])})
+        e = dict(prior_entries.get(k, {}))
+        e.update({"ms": float(v), prior_field: float(prior_table.op_ms(k)[0])})
         entries[k] = e
-    rmse = float(np.sqrt(np.mean((A @ fitted + iso_base + intercept - y) ** 2)))
-    return entries, iso_base + intercept, {"archs": len(archs), "prior": prior_name, "alpha": alpha,
+    rmse = float(np.sqrt(np.mean((A @ fitted + prior_base + intercept - y) ** 2)))
+    return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, "alpha": alpha,
                                            "prior_scale": prior_scale, "prior_ms_per_mparam": per_mparam,
                                            "weighting": "relative (rows / measured ms)", "train_rmse_ms": rmse}
 
