@@ -1,7 +1,8 @@
 """TuNAS (Bender et al., CVPR 2020; DESIGN 8.1): REINFORCE with weight sharing.
 
 Each step (one process; under torchrun every process does this with its own sample):
- 1. sample an arch from the independent categorical policy;
+ 1. sample an arch from the independent categorical policy (K archs with `rl_samples` = K, each
+    taking 1/K of both batches below, as K TuNAS shards; the controller loss is their mean);
  2. weight update on a training batch, for the sampled arch with op / filter warmup: every
     op decision (kernel, SE, skip) enables all its options with probability p_op and every
     filter decision (block width, expansion) takes its largest option with probability p_f,
