@@ -53,10 +53,14 @@ def needed_op_items(space, archs, granularity):
     return items
 
 
+def store_path(workdir, runtime, timing, space_name) -> Path:
+    return Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
+
+
 def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain",
             remeasure_archs=False):
     space = get_space(space_name)
-    db = Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
+    db = store_path(workdir, runtime, timing, space_name)
     dev = lambda: CpuDevice(runtime, core=core, timing=timing)  # noqa: E731
     val = sample_archs(space, n_val, seed, "validate")
     train = sample_archs(space, n_train, seed, "train")
@@ -113,7 +117,7 @@ def table_rows(store, space, val):
 def rebuild_one(previous, runtime, space_name, workdir, timing="plain"):
     """The stored run `previous` with its tables rebuilt by the current code from its unchanged store."""
     space = get_space(space_name)
-    db = Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
+    db = store_path(workdir, runtime, timing, space_name)
     if not db.exists():
         raise SystemExit(f"--tables-only: {db}: no store to rebuild from (run the benchmark without it first)")
     val = sample_archs(space, previous["val_archs"], previous["seed"], "validate")
