@@ -170,11 +170,9 @@ def _merge_tags(old: dict, new: dict) -> dict:
     fields stay as they were, so stores written before the lists existed read the same)."""
     merged = dict(old)
     for field, plural in _TAGS.items():
-        if new.get(field) is None:
-            continue
-        values = tags_of(old, field) | {new[field]}
-        if values != ({old[field]} if old.get(field) is not None else set()):
-            merged[plural] = sorted(values)
+        known = tags_of(old, field)
+        if new.get(field) is not None and new[field] not in known:
+            merged[plural] = sorted(known | {new[field]})
     return merged
 
 
