@@ -17,11 +17,14 @@ from .errors import BadInput
 @click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True)
 @click.option("--prior", type=click.Choice(["isolated", "context"]), default="isolated", show_default=True,
               help="fitted only: the table the fit is regularised toward (context needs node profiles).")
+@click.option("--prior-groups", "groups", type=click.Choice(["auto", "one", "kind", "kind-resolution"]), default=None,
+              help="fitted only: fit the prior's level with one factor, one per op kind, or one per op kind and "
+                   "resolution  [default: auto, the one with the lowest cross-validated MAPE over the networks]")
 @click.option("--space", "space_name", default=None, help="Only ops/archs profiled for this space.")
 @click.option("--fingerprint", default=None, help="Fingerprint id, when the store holds several.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="LUT file to write.")
 @json_option
-def build_lut(db_path, method, granularity, prior, space_name, fingerprint, output, as_json):
+def build_lut(db_path, method, granularity, prior, groups, space_name, fingerprint, output, as_json):
     """Build a latbench-lut/1 table from a profile store.
 
     \b
@@ -37,7 +40,7 @@ def build_lut(db_path, method, granularity, prior, space_name, fingerprint, outp
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
     store = ProfileStore(db_path, fp_id=fingerprint)
-    data = build(store, method, granularity, space_name, prior=prior)
+    data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json)
     save_lut(data, output)
     info = {"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"], "method": method,
             **({"prior": prior} if method == "fitted" else {}),

@@ -11,9 +11,8 @@
   set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
   fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward a prior table (min ‖Ax + c − y‖² + α‖x − μ‖², x ≥ 0, α by
-  cross-validation of the unconstrained ridge, intercept c = base correction, μ = s·x_prior + γ·w:
-  the prior table's overall level error s and a cost γ per weight, from y ≈ s·A·x_prior + γ·A·w + c),
+  ridge regression toward a prior table (lut_fit: the prior's level per group of ops and a cost
+  per weight fitted first, the grouping chosen by cross-validation over the training networks),
   as TuNAS's linear Pixel-1 model does.
   The prior is the isolated table (DESIGN §6) or, with `prior="context"`, the context table:
   where a runtime fuses across op boundaries (ONNX Runtime layer entries run ~40 % over) the
@@ -29,7 +28,7 @@ import numpy as np
 from .arch import parse_arch
 from .errors import BadInput
 from .lut import make_lut, provenance
-from .ops import decompose, make_op, op_features, op_from_key
+from .ops import decompose, make_op
 from .store import tags_of
 
 PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
@@ -126,13 +125,11 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
 
 
 def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: float, space: str | None = None,
-                   prior_name: str = "isolated"):
-    """Ridge regression of whole-network latencies (relative errors) toward a prior table
-    (`prior_entries`/`prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
-    from scipy.optimize import lsq_linear
-    from sklearn.linear_model import RidgeCV
-
+                   prior_name: str = "isolated", groups: str = "auto", progress: bool = False):
+    """Ridge regression of whole-network latencies toward a prior table (lut_fit; `prior_entries` /
+    `prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from .lut import LatencyTable
+    from .lut_fit import CV_FOLDS, GROUPINGS, fit_network_latencies
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
@@ -140,65 +137,49 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
                        "(run `latbench profile --archs N`)")
     prior_table = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
                                      spaces=[], base_ms=prior_base, entries=prior_entries, provenance_info={}))
-    keys = sorted({u.op.key for _, a, _ in archs for u in decompose(a, granularity)})
-    col = {k: i for i, k in enumerate(keys)}
-    A = np.zeros((len(archs), len(keys)))
-    y = np.zeros(len(archs))
-    prior = np.array([prior_table.op_ms(k)[0] for k in keys])
-    for r, (_, arch, res) in enumerate(archs):
-        for u in decompose(arch, granularity):
-            A[r, col[u.op.key]] += 1
-        y[r] = res["ms"]
-    # every network counts by its relative error (what MAPE and the ±5 % band judge): rows weighted
-    # by 1/measured; in absolute terms the largest networks would decide the fit alone
-    w = 1.0 / y
-    Aw, yw = A * w[:, None], (y - prior_base) * w
-    # the prior's level is off by a factor on most runtimes (ops measured alone pay per-call overhead)
-    # and by a cost per weight: an op measured alone keeps its weights in cache, in a whole network
-    # they come from further away (the network's weights do not fit). Regularise toward
-    # s·prior + γ·weights, (s, γ) from measured ≈ s·A·prior + γ·A·weights + c over the networks.
-    mparams = np.array([_weights(k) for k in keys]) / 1e6
-    (prior_scale, per_mparam, _), *_ = np.linalg.lstsq(np.c_[Aw @ prior, Aw @ mparams, w], yw, rcond=None)
-    if not prior_scale > 0:
-        prior_scale, per_mparam = 1.0, 0.0
-    prior_scale, per_mparam = float(prior_scale), float(per_mparam)
-    prior = np.maximum(0.0, prior * prior_scale + per_mparam * mparams)
-    resid = yw - Aw @ prior
-    alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=False).fit(np.c_[Aw, w], resid).alpha_)
-    # non-negative ridge toward the prior: min ‖W(A x + c − (y − base))‖² + α‖x − prior‖², x ≥ 0
-    n = len(keys)
-    M = np.vstack([np.hstack([Aw, w[:, None]]), np.hstack([np.sqrt(alpha) * np.eye(n), np.zeros((n, 1))])])
-    rhs = np.concatenate([yw, np.sqrt(alpha) * prior])
-    sol = lsq_linear(M, rhs, bounds=(np.r_[np.zeros(n), -np.inf], np.full(n + 1, np.inf)), method="bvls")
-    fitted, intercept = sol.x[:n], float(sol.x[n])
+    bar = _fit_progress(len(GROUPINGS) * CV_FOLDS + 1 if groups == "auto" else 1, progress)
+    keys, times, intercept, scaled_prior, info = fit_network_latencies(
+        [(arch, res["ms"]) for _, arch, res in archs], granularity, lambda k: prior_table.op_ms(k)[0], prior_base,
+        groups, progress=bar.update)
+    bar.close()
     # keys no training network uses keep their prior time, at the fitted level and weight cost
     prior_field = f"{prior_name}_ms"
-    entries = {k: {**e, "ms": max(0.0, e["ms"] * prior_scale + per_mparam * _weights(k) / 1e6), prior_field: e["ms"]}
-               for k, e in prior_entries.items()}
-    for k, v in zip(keys, fitted):
+    entries = {k: {**e, "ms": scaled_prior(k, e["ms"]), prior_field: e["ms"]} for k, e in prior_entries.items()}
+    for k, v in zip(keys, times):
         e = dict(prior_entries.get(k, {}))
         e.update({"ms": float(v), prior_field: float(prior_table.op_ms(k)[0])})
         entries[k] = e
-    rmse = float(np.sqrt(np.mean((A @ fitted + prior_base + intercept - y) ** 2)))
-    return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, "alpha": alpha,
-                                           "prior_scale": prior_scale, "prior_ms_per_mparam": per_mparam,
-                                           "weighting": "relative (rows / measured ms)", "train_rmse_ms": rmse}
+    return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, **info,
+                                           "weighting": "relative (rows / measured ms)"}
 
 
-def _weights(key: str) -> int:
-    return op_features(op_from_key(key))["weights"]
+def _fit_progress(total: int, progress: bool):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="fitting", unit="fit", file=sys.stderr, disable=not progress, leave=False)
 
 
 def _arch_spaces(store, space):
     return [space] if space else sorted({r.get("space") for r in store.results("arch").values() if r.get("space")})
 
 
-def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str = "isolated") -> dict:
-    """A latbench-lut/1 dict; `prior` (fitted only): the table the fit is regularised toward."""
+def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str = "isolated",
+              groups: str | None = None, progress: bool = False) -> dict:
+    """A latbench-lut/1 dict; fitted only: `prior`, the table the fit is regularised toward, and
+    `groups`, how the prior's level is fitted (lut_fit.GROUPINGS, default auto: by cross-validation)."""
+    from .lut_fit import GROUPING_CHOICES
+
     if prior not in PRIORS:
         raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
     if prior != "isolated" and method != "fitted":
         raise BadInput(f"--prior {prior}: only the fitted method has a prior (got --method {method})")
+    if groups is not None and method != "fitted":
+        raise BadInput(f"--prior-groups {groups}: only the fitted method has a prior (got --method {method})")
+    groups = groups or "auto"
+    if groups not in GROUPING_CHOICES:
+        raise BadInput(f"--prior-groups: expected one of {', '.join(GROUPING_CHOICES)}, got {groups!r}")
     spaces = [space] if space else None
     uses_isolated = method == "isolated" or (method == "fitted" and prior == "isolated")
     iso_entries, overhead, used = isolated_entries(store, granularity, spaces) if uses_isolated else ({}, 0.0, [])
@@ -211,10 +192,12 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
         used = _arch_spaces(store, space)
     elif method == "fitted" and prior == "context":
         ctx_entries, ctx_base, _ = context_entries(store, granularity, space)
-        entries, base, info = fitted_entries(store, granularity, ctx_entries, ctx_base, space, prior_name="context")
+        entries, base, info = fitted_entries(store, granularity, ctx_entries, ctx_base, space, prior_name="context",
+                                             groups=groups, progress=progress)
         used = _arch_spaces(store, space)
     elif method == "fitted":
-        entries, base, info = fitted_entries(store, granularity, iso_entries, overhead, space)
+        entries, base, info = fitted_entries(store, granularity, iso_entries, overhead, space, groups=groups,
+                                             progress=progress)
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
     fp = store.fingerprint

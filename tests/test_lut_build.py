@@ -123,6 +123,13 @@ def test_build_lut_cli_and_bad_input(profiled, tmp_path, cli):
     r = cli("build-lut", "--db", db, "--method", "context", "--prior", "context", "-o", tmp_path / "c.json")
     assert r.returncode == 2 and "only the fitted method has a prior" in r.stderr
     assert not (tmp_path / "c.json").exists()
+    r = cli("build-lut", "--db", db, "--method", "fitted", "--prior-groups", "kind", "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["build"]["prior_groups"] == "kind"
+    assert LatencyTable.load(out).data["provenance"]["build"]["prior_groups"] == "kind"
+    r = cli("build-lut", "--db", db, "--method", "isolated", "--prior-groups", "kind", "-o", tmp_path / "c.json")
+    assert r.returncode == 2 and "--prior-groups kind: only the fitted method" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "c.json").exists()
     r = cli("build-lut", "--db", tmp_path / "nope.db", "-o", tmp_path / "x.json")
     assert r.returncode == 2 and "no such profile store" in r.stderr
     empty = tmp_path / "empty.db"
@@ -265,7 +272,7 @@ def test_fitted_prior_learns_the_level_and_a_cost_per_weight(tmp_path):
         store.add_round(it.key, 0, Sample([true_ms(it.target)] * 3))
     lut = build_lut(store, "fitted", "block", "proxylessnas")
     build = lut["provenance"]["build"]
-    assert build["prior_scale"] == pytest.approx(1.2, rel=1e-6)
+    assert build["prior_groups"] == "one" and build["prior_scale"] == pytest.approx(1.2, rel=1e-6)
     assert build["prior_ms_per_mparam"] == pytest.approx(0.5, rel=1e-5)
     table = LatencyTable.from_dict(lut)
     for arch in sample_archs(space, 5, 0, "validate"):  # networks the fit never saw

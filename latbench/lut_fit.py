@@ -1,0 +1,161 @@
+"""Fitted tables (DESIGN §6): per-key latencies solved from whole networks measured end to end.
+
+Non-negative ridge regression toward a prior table, in relative errors (rows divided by the
+measured latency, so a 3 ms network counts like a 30 ms one, as MAPE and the ±5 % band judge):
+min ‖W(A x + c − (y − base))‖² + α‖x − μ‖², x ≥ 0, α by cross-validation of the unconstrained
+ridge, intercept c = base correction (TuNAS's Pixel-1 model is such a linear model).
+
+The prior μ = s_g·x_prior + γ·weights: the prior table's level is off by a factor (ops measured
+alone pay per-call overhead; a profiler's node times miss work between nodes) and by a cost per
+weight (an op measured alone keeps its weights in cache, a whole network fetches them); s_g and γ
+come from y − base ≈ Σ_g s_g·A·x_prior[g] + γ·A·weights + c over the networks. The factor can
+differ between kinds of op (a runtime fuses or lays out some kinds differently inside a network)
+and between resolutions (large activations leave the cache), so the groups g are one of
+`GROUPINGS`: one factor for all keys, one per op kind, one per op kind and input resolution.
+Which one generalises depends on the runtime and space (more factors fit more, and overfit
+more), so `grouping="auto"` picks the one with the lowest 5-fold cross-validated MAPE over the
+training networks themselves (the simplest one within 0.01 points of the best); held-out
+networks are never looked at.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops import decompose, op_features, op_from_key
+
+CV_FOLDS = 5
+MIN_CV_ARCHS = 2 * CV_FOLDS  # fewer networks: one factor, no cross-validation
+CV_TIE_PCT = 0.01  # cross-validated MAPE (percentage points) within which the simpler grouping wins
+
+
+def _kind(key: str) -> str:
+    return op_from_key(key).kind
+
+
+def _kind_resolution(key: str) -> str:
+    op = op_from_key(key)
+    r = op.as_dict().get("r")
+    return op.kind if r is None else f"{op.kind}@{r}"
+
+
+GROUPINGS = {"one": lambda key: "all", "kind": _kind, "kind-resolution": _kind_resolution}
+GROUPING_CHOICES = ("auto", *GROUPINGS)
+
+
+def weights_of(key: str) -> int:
+    return op_features(op_from_key(key))["weights"]
+
+
+class _Design:
+    """The networks as rows of per-key use counts, with each key's prior time, weights and group."""
+
+    def __init__(self, archs, granularity: str, prior_ms):
+        self.keys = sorted({u.op.key for a, _ in archs for u in decompose(a, granularity)})
+        col = {k: i for i, k in enumerate(self.keys)}
+        self.A = np.zeros((len(archs), len(self.keys)))
+        for r, (arch, _) in enumerate(archs):
+            for u in decompose(arch, granularity):
+                self.A[r, col[u.op.key]] += 1
+        self.y = np.array([ms for _, ms in archs], dtype=float)
+        self.prior = np.array([prior_ms(k) for k in self.keys])
+        self.mparams = np.array([weights_of(k) for k in self.keys]) / 1e6
+
+    def labels(self, grouping: str) -> np.ndarray:
+        return np.array([GROUPINGS[grouping](k) for k in self.keys])
+
+
+def _prior_model(A, y, base, prior, mparams, labels):
+    """({group: s_g}, γ, s): the prior's level per group and cost per million weights, and the one
+    factor s of the single-group fit (for groups the networks cannot separate from the intercept)."""
+    w = 1.0 / y
+    yw = (y - base) * w
+    (s, gamma, _), *_ = np.linalg.lstsq(np.c_[(A @ prior) * w, (A @ mparams) * w, w], yw, rcond=None)
+    if not s > 0:
+        s, gamma = 1.0, 0.0
+    scales = {str(g): float(s) for g in set(labels)}
+    per_net = {g: A[:, labels == g] @ prior[labels == g] for g in sorted(scales)}
+    # a group the same in every network cannot be told from the intercept, and a group whose own
+    # factor comes out ≤ 0 has too little signal: both keep the one factor s
+    free = [g for g, v in per_net.items() if np.ptp(v) > 1e-9 * max(np.abs(v).max(), 1e-12)]
+    while len(free) > 1:
+        fixed = sum((s * v for g, v in per_net.items() if g not in free), np.zeros(len(y)))
+        cols = np.array([per_net[g] * w for g in free]).T
+        coef, *_ = np.linalg.lstsq(np.c_[cols, (A @ mparams) * w, w], yw - fixed * w, rcond=None)
+        if np.all(coef[:len(free)] > 0):
+            scales.update({g: float(v) for g, v in zip(free, coef[:len(free)])})
+            gamma = coef[len(free)]
+            break
+        free = [g for g, v in zip(free, coef) if v > 0]
+    return scales, float(gamma), float(s)
+
+
+def _scaled_prior(prior, mparams, labels, scales, gamma, default):
+    s = np.array([scales.get(g, default) for g in labels])
+    return np.maximum(0.0, s * prior + gamma * mparams)
+
+
+def _solve(A, y, base, mu):
+    """(x, c, α): non-negative ridge toward μ in relative errors, c unbounded (as c⁺ − c⁻)."""
+    from scipy.optimize import nnls
+    from sklearn.linear_model import RidgeCV
+
+    w = 1.0 / y
+    Aw, yw = A * w[:, None], (y - base) * w
+    alpha = float(RidgeCV(alphas=np.logspace(-3, 3, 13), fit_intercept=False).fit(np.c_[Aw, w], yw - Aw @ mu).alpha_)
+    n = A.shape[1]
+    M = np.vstack([np.c_[Aw, w, -w], np.c_[np.sqrt(alpha) * np.eye(n), np.zeros((n, 2))]])
+    sol, _ = nnls(M, np.concatenate([yw, np.sqrt(alpha) * mu]))
+    return sol[:n], float(sol[n] - sol[n + 1]), alpha
+
+
+def _fit(d: _Design, rows, base, labels):
+    """Fit on `rows`; returns per-key times for every key of the design (keys the rows never use
+    keep their scaled prior), the intercept, and the fit's details."""
+    used = d.A[rows].sum(axis=0) > 0
+    A, y = d.A[rows][:, used], d.y[rows]
+    scales, gamma, s = _prior_model(A, y, base, d.prior[used], d.mparams[used], labels[used])
+    x = _scaled_prior(d.prior, d.mparams, labels, scales, gamma, s)
+    x[used], c, alpha = _solve(A, y, base, x[used])
+    return x, c, {"scales": scales, "gamma": gamma, "scale": s, "alpha": alpha}
+
+
+def _cv_mape(d: _Design, base, labels) -> float:
+    folds = np.arange(len(d.y)) % CV_FOLDS
+    errors = []
+    for f in range(CV_FOLDS):
+        x, c, _ = _fit(d, folds != f, base, labels)
+        test = folds == f
+        errors.append(np.abs((d.A[test] @ x + base + c) / d.y[test] - 1))
+    return float(np.mean(np.concatenate(errors)) * 100)
+
+
+def fit_network_latencies(archs, granularity: str, prior_ms, base: float, grouping: str = "auto", progress=None):
+    """Solve per-key latencies from `archs` = [(Arch, measured ms)] toward `prior_ms(key)`.
+
+    Returns (keys, times per key, intercept, scaled-prior function for other keys, info).
+    `progress(n)` is called once per fit when given (cross-validation makes 3 × 5 + 1 fits)."""
+    d = _Design(archs, granularity, prior_ms)
+    cv = {}
+    if grouping == "auto":
+        choices = list(GROUPINGS) if len(archs) >= MIN_CV_ARCHS else ["one"]
+        for g in choices if len(choices) > 1 else ():
+            cv[g] = _cv_mape(d, base, d.labels(g))
+            if progress:
+                progress(CV_FOLDS)
+        # the simplest grouping within CV_TIE_PCT of the best: more factors must earn their place
+        grouping = next((g for g in cv if cv[g] <= min(cv.values()) + CV_TIE_PCT), "one")
+    labels = d.labels(grouping)
+    x, c, fit = _fit(d, np.ones(len(archs), dtype=bool), base, labels)
+    if progress:
+        progress(1)
+    scales, gamma, s = fit["scales"], fit["gamma"], fit["scale"]
+
+    def scaled_prior(key: str, prior_value: float) -> float:
+        return max(0.0, prior_value * scales.get(GROUPINGS[grouping](key), s) + gamma * weights_of(key) / 1e6)
+
+    rmse = float(np.sqrt(np.mean((d.A @ x + base + c - d.y) ** 2)))
+    info = {"alpha": fit["alpha"], "prior_groups": grouping, "prior_scale": s, "prior_scales": scales,
+            "prior_ms_per_mparam": gamma, "train_rmse_ms": rmse}
+    if cv:
+        info["cv_mape_pct"] = {g: round(v, 3) for g, v in cv.items()}
+    return d.keys, x, c, scaled_prior, info
