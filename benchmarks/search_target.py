@@ -51,7 +51,7 @@ def _config(job: dict):
     return SearchConfig(target_ms=job["target"], space=job["space"], lut=job.get("lut"), algo=job["algo"],
                         steps=job["steps"], seed=job["seed"], candidates=job["candidates"], progress=False,
                         remat=job.get("remat", True), out=job.get("out", "unused"), threads=1,
-                        beta=job.get("beta"))
+                        beta=job.get("beta"), **({"rl_lr": job["rl_lr"]} if job.get("rl_lr") is not None else {}))
 
 
 def worker_search(job: dict) -> dict:
@@ -236,6 +236,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--beta", type=float, default=None,
                     help="TuNAS reward weight (default: the search default, -0.10 absolute; see search/README.md)")
+    ap.add_argument("--rl-lr", type=float, default=None,
+                    help="TuNAS base RL learning rate (default: the search default, 0.05; see search/README.md)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
     if args.worker:
@@ -254,7 +256,7 @@ def main(argv=None) -> int:
     for sp in spaces:
         for seed in range(args.seeds):
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
-                         "candidates": args.candidates, "beta": args.beta})
+                         "candidates": args.candidates, "beta": args.beta, "rl_lr": args.rl_lr})
     for sp in spaces:
         for seed in range(args.random_seeds):
             jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,
