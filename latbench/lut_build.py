@@ -21,6 +21,7 @@
 """
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -154,8 +155,6 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
 
 
 def _fit_progress(total: int, progress: bool):
-    import sys
-
     from tqdm import tqdm
 
     return tqdm(total=total, desc="fitting", unit="fit", file=sys.stderr, disable=not progress, leave=False)
