@@ -130,7 +130,7 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
     """Ridge regression of whole-network latencies toward a prior table (lut_fit; `prior_entries` /
     `prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from .lut import LatencyTable
-    from .lut_fit import CV_FOLDS, GROUPINGS, fit_network_latencies
+    from .lut_fit import CV_FOLDS, GROUPINGS, MIN_CV_ARCHS, fit_network_latencies
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
@@ -138,7 +138,8 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
                        "(run `latbench profile --archs N`)")
     prior_table = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
                                      spaces=[], base_ms=prior_base, entries=prior_entries, provenance_info={}))
-    bar = _fit_progress(len(GROUPINGS) * CV_FOLDS + 1 if groups == "auto" else 1, progress)
+    cross_validated = groups == "auto" and len(archs) >= MIN_CV_ARCHS
+    bar = _fit_progress(len(GROUPINGS) * CV_FOLDS + 1 if cross_validated else 1, progress)
     keys, times, intercept, scaled_prior, info = fit_network_latencies(
         [(arch, res["ms"]) for _, arch, res in archs], granularity, lambda k: prior_table.op_ms(k)[0], prior_base,
         groups, progress=bar.update)
