@@ -136,14 +136,15 @@ def fit_network_latencies(archs, granularity: str, prior_ms, base: float, groupi
     `progress(n)` is called once per fit when given (cross-validation makes 3 × 5 + 1 fits)."""
     d = _Design(archs, granularity, prior_ms)
     cv = {}
-    if grouping == "auto":
-        choices = list(GROUPINGS) if len(archs) >= MIN_CV_ARCHS else ["one"]
-        for g in choices if len(choices) > 1 else ():
+    if grouping == "auto" and len(archs) < MIN_CV_ARCHS:
+        grouping = "one"
+    elif grouping == "auto":
+        for g in GROUPINGS:
             cv[g] = _cv_mape(d, base, d.labels(g))
             if progress:
                 progress(CV_FOLDS)
         # the simplest grouping within CV_TIE_PCT of the best: more factors must earn their place
-        grouping = next((g for g in cv if cv[g] <= min(cv.values()) + CV_TIE_PCT), "one")
+        grouping = next(g for g in cv if cv[g] <= min(cv.values()) + CV_TIE_PCT)
     labels = d.labels(grouping)
     x, c, fit = _fit(d, np.ones(len(archs), dtype=bool), base, labels)
     if progress:
@@ -151,7 +152,9 @@ def fit_network_latencies(archs, granularity: str, prior_ms, base: float, groupi
     scales, gamma, s = fit["scales"], fit["gamma"], fit["scale"]
 
     def scaled_prior(key: str, prior_value: float) -> float:
-        return max(0.0, prior_value * scales.get(GROUPINGS[grouping](key), s) + gamma * weights_of(key) / 1e6)
+        one = _scaled_prior(np.array([prior_value]), np.array([weights_of(key) / 1e6]), [GROUPINGS[grouping](key)],
+                            scales, gamma, s)
+        return float(one[0])
 
     rmse = float(np.sqrt(np.mean((d.A @ x + base + c - d.y) ** 2)))
     info = {"alpha": fit["alpha"], "prior_groups": grouping, "prior_scale": s, "prior_scales": scales,
