@@ -21,6 +21,7 @@
 """
 from __future__ import annotations
 
+import functools
 import sys
 from collections import defaultdict
 
@@ -130,7 +131,7 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
     """Ridge regression of whole-network latencies toward a prior table (lut_fit; `prior_entries` /
     `prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from .lut import LatencyTable
-    from .lut_fit import CV_FOLDS, GROUPINGS, MIN_CV_ARCHS, fit_network_latencies
+    from .lut_fit import fit_network_latencies, fits_needed
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
@@ -138,18 +139,17 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
                        "(run `latbench profile --archs N`)")
     prior_table = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
                                      spaces=[], base_ms=prior_base, entries=prior_entries, provenance_info={}))
-    cross_validated = groups == "auto" and len(archs) >= MIN_CV_ARCHS
-    bar = _fit_progress(len(GROUPINGS) * CV_FOLDS + 1 if cross_validated else 1, progress)
+    prior_ms = functools.cache(lambda k: prior_table.op_ms(k)[0])  # read by the fit and for the entries
+    bar = _fit_progress(fits_needed(len(archs), groups), progress)
     keys, times, intercept, scaled_prior, info = fit_network_latencies(
-        [(arch, res["ms"]) for _, arch, res in archs], granularity, lambda k: prior_table.op_ms(k)[0], prior_base,
-        groups, progress=bar.update)
+        [(arch, res["ms"]) for _, arch, res in archs], granularity, prior_ms, prior_base, groups, progress=bar.update)
     bar.close()
     # keys no training network uses keep their prior time, at the fitted level and weight cost
     prior_field = f"{prior_name}_ms"
     entries = {k: {**e, "ms": scaled_prior(k, e["ms"]), prior_field: e["ms"]} for k, e in prior_entries.items()}
     for k, v in zip(keys, times):
         e = dict(prior_entries.get(k, {}))
-        e.update({"ms": float(v), prior_field: float(prior_table.op_ms(k)[0])})
+        e.update({"ms": float(v), prior_field: float(prior_ms(k))})
         entries[k] = e
     return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, **info,
                                            "weighting": "relative (rows / measured ms)"}

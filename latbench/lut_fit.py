@@ -129,14 +129,23 @@ def _cv_mape(d: _Design, base, labels) -> float:
     return float(np.mean(np.concatenate(errors)) * 100)
 
 
+def _cross_validates(n_archs: int, grouping: str) -> bool:
+    return grouping == "auto" and n_archs >= MIN_CV_ARCHS
+
+
+def fits_needed(n_archs: int, grouping: str = "auto") -> int:
+    """How many fits `fit_network_latencies` makes (for a progress bar)."""
+    return len(GROUPINGS) * CV_FOLDS + 1 if _cross_validates(n_archs, grouping) else 1
+
+
 def fit_network_latencies(archs, granularity: str, prior_ms, base: float, grouping: str = "auto", progress=None):
     """Solve per-key latencies from `archs` = [(Arch, measured ms)] toward `prior_ms(key)`.
 
     Returns (keys, times per key, intercept, scaled-prior function for other keys, info).
-    `progress(n)` is called once per fit when given (cross-validation makes 3 × 5 + 1 fits)."""
+    `progress(n)` is called with the number of fits done (`fits_needed` in all)."""
     d = _Design(archs, granularity, prior_ms)
     cv = {}
-    if grouping == "auto" and len(archs) < MIN_CV_ARCHS:
+    if grouping == "auto" and not _cross_validates(len(archs), grouping):
         grouping = "one"
     elif grouping == "auto":
         for g in GROUPINGS:
