@@ -3,7 +3,7 @@
 Logits start at 0 (uniform). Sampling, log-probabilities, entropy and argmax work on all decisions
 at once through one padded [D, K] logit tensor (options beyond a decision's count are masked).
 Hierarchical (as TuNAS's default): a decision that only shapes a layer the sample skips is
-inactive and contributes neither log-probability nor entropy.
+inactive and contributes no log-probability (nor entropy, when `entropy` is given the sample).
 """
 from __future__ import annotations
 
@@ -59,11 +59,16 @@ class CategoricalPolicy:
         mean_k −(reward_k − baseline) · log π(sample_k)."""
         return sum(-(r - baseline) * self.log_prob(idx) for r, idx in zip(rewards, samples)) / len(samples)
 
-    def entropy(self) -> float:
+    def entropy(self, indices=None) -> float:
+        """Entropy (nats) of all decisions, or with `indices` of those active for that arch only
+        (decisions under a skipped layer get no gradient and stay near uniform)."""
         with torch.no_grad():
             p = self.probs()
             logp = torch.log_softmax(self.masked_logits(), dim=1)
-            return float(-(p * logp.masked_fill(~self.valid, 0.0)).sum())
+            per_decision = -(p * logp.masked_fill(~self.valid, 0.0)).sum(dim=1)
+            if indices is not None:
+                per_decision = per_decision * self.active(indices)
+            return float(per_decision.sum())
 
 
 class EMABaseline:

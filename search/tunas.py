@@ -132,7 +132,9 @@ def _finish(ctx, net, policy, trajectory, wall) -> dict:
         "refined": refine_info is not None, "refine": refine_info,
         "proxy_accuracy": evaluate(net, net.planner.plan(final), ctx.data.x_valid, ctx.data.y_valid, ctx.dist),
         "proxy_accuracy_kind": "one-shot: final arch with the shared supernet weights, whole valid split",
-        "final_entropy": policy.entropy(), "proxy": net.describe(), "config": cfg.as_dict(),
+        "final_entropy": policy.entropy(), "final_entropy_active": policy.entropy(argmax),
+        "final_policy": [[round(float(v), 4) for v in p.detach()] for p in policy.prob_list()],
+        "proxy": net.describe(), "config": cfg.as_dict(),
         "trajectory": trajectory,
     })
     return result

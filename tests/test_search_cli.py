@@ -36,6 +36,10 @@ def test_tiny_tunas_search_writes_result(cli, tmp_path):
     assert traj[0]["rl_lr"] == 0 and traj[-1]["rl_lr"] > 0
     assert result["space"] == "proxylessnas" and result["lut"] == "pixel1-tunas-proxylessnas"
     assert summary["latency_ms"] == pytest.approx(result["latency_ms"])
+    policy = result["final_policy"]  # per decision, the final probabilities (argmax = the indices)
+    assert [len(p) for p in policy] == space.sizes
+    assert [int(np.argmax(p)) for p in policy] == [int(i) for i in result["argmax_indices"].split(":")]
+    assert 0 <= result["final_entropy_active"] <= result["final_entropy"]
 
 
 def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):

@@ -42,6 +42,9 @@ def test_hierarchical_log_prob_ignores_decisions_of_skipped_layers():
     skipped = float(pol.log_prob(idx).detach())
     expected = full + sum(np.log(len(pl.options[d])) for d in children)  # children no longer counted
     assert skipped == pytest.approx(expected, rel=1e-5)
+    # entropy of the decisions active for an arch leaves out the skipped layer's children too
+    children_entropy = sum(np.log(len(pl.options[d])) for d in children)
+    assert pol.entropy(idx) == pytest.approx(pol.entropy() - children_entropy, rel=1e-5)
 
 
 @pytest.mark.parametrize("samples", [1, 4])
