@@ -8,7 +8,7 @@ from .cli import emit, json_option, main
 
 _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_error", "indices", "arch",
                  "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
-                 "expected_latency_ms", "refined", "refine", "proxy_accuracy", "proxy_accuracy_kind",
+                 "expected_latency_ms", "final_entropy_active", "refined", "refine", "proxy_accuracy", "proxy_accuracy_kind",
                  "seed", "steps", "world_size", "wall_s", "files")
 
 
@@ -73,6 +73,8 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
         lines.append(f"  argmax {result['argmax_latency_ms']:.3f} ms ({100 * result['argmax_relative_error']:.2f}% off)"
                      f"{', refined: ' + str(result['refine']['changes']) + ' decision(s) changed' if result.get('refined') else ''}; "
                      f"sampled average {result['sampled_latency_ms']:.3f} ms")
+        lines.append(f"  policy entropy over the argmax's decisions: {result['final_entropy_active']:.2f} nats "
+                     "(0 = collapsed; the larger, the more the argmax depends on near-even decisions)")
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
     lines.append(f"  indices {result['indices']}")
     if result.get("files"):

@@ -40,6 +40,7 @@ def test_tiny_tunas_search_writes_result(cli, tmp_path):
     assert [len(p) for p in policy] == space.sizes
     assert [int(np.argmax(p)) for p in policy] == [int(i) for i in result["argmax_indices"].split(":")]
     assert 0 <= result["final_entropy_active"] <= result["final_entropy"]
+    assert summary["final_entropy_active"] == pytest.approx(result["final_entropy_active"])
 
 
 def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):
