@@ -75,6 +75,11 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
                      f"sampled average {result['sampled_latency_ms']:.3f} ms")
         lines.append(f"  policy entropy over the argmax's decisions: {result['final_entropy_active']:.2f} nats "
                      "(0 = collapsed; the larger, the more the argmax depends on near-even decisions)")
+        tolerance = result["config"]["refine_tolerance"]
+        if not result.get("refined") and result["argmax_relative_error"] > tolerance:
+            lines.append(f"  hint: the argmax is more than {100 * tolerance:g}% off; --refine moves it to the most "
+                         "probable arch within that band, --beta -0.5 --rl-lr 0.1 weights latency more "
+                         "(search/README.md)")
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
     lines.append(f"  indices {result['indices']}")
     if result.get("files"):

@@ -43,6 +43,19 @@ def test_tiny_tunas_search_writes_result(cli, tmp_path):
     assert summary["final_entropy_active"] == pytest.approx(result["final_entropy_active"])
 
 
+@pytest.mark.parametrize("refine", [False, True])
+def test_text_output_hints_at_refine_when_the_argmax_misses(cli, tmp_path, refine):
+    out = tmp_path / "run"
+    r = cli("search", "--target-ms", "84", *TINY, "--out", out, *(["--refine"] if refine else []))
+    assert r.returncode == 0, r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert "policy entropy over the argmax's decisions" in r.stdout
+    missed = result["argmax_relative_error"] > 0.005 and not result["refined"]
+    assert ("hint: the argmax is more than 0.5% off; --refine" in r.stdout) == missed
+    if not refine:
+        assert missed  # 12 steps do not land within 0.5 % (seed 0: 1.9 % off), so the hint shows
+
+
 def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):
     out = tmp_path / "run"
     r = cli("search", "--target-ms", "84", *TINY, "--rl-samples", "4", "--out", out, "--json")
