@@ -8,8 +8,8 @@ from .cli import emit, json_option, main
 
 _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_error", "indices", "arch",
                  "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
-                 "expected_latency_ms", "final_entropy_active", "refined", "refine", "proxy_accuracy", "proxy_accuracy_kind",
-                 "seed", "steps", "world_size", "wall_s", "files")
+                 "expected_latency_ms", "final_entropy_active", "refined", "refine", "proxy_accuracy",
+                 "proxy_accuracy_kind", "seed", "steps", "world_size", "wall_s", "files")
 
 
 @main.command()
