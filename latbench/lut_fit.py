@@ -145,15 +145,15 @@ def fit_network_latencies(archs, granularity: str, prior_ms, base: float, groupi
     `progress(n)` is called with the number of fits done (`fits_needed` in all)."""
     d = _Design(archs, granularity, prior_ms)
     cv = {}
-    if grouping == "auto" and not _cross_validates(len(archs), grouping):
-        grouping = "one"
-    elif grouping == "auto":
+    if _cross_validates(len(archs), grouping):
         for g in GROUPINGS:
             cv[g] = _cv_mape(d, base, d.labels(g))
             if progress:
                 progress(CV_FOLDS)
         # the simplest grouping within CV_TIE_PCT of the best: more factors must earn their place
         grouping = next(g for g in cv if cv[g] <= min(cv.values()) + CV_TIE_PCT)
+    elif grouping == "auto":  # too few networks to cross-validate
+        grouping = "one"
     labels = d.labels(grouping)
     x, c, fit = _fit(d, np.ones(len(archs), dtype=bool), base, labels)
     if progress:
