@@ -51,7 +51,7 @@ def _config(job: dict):
     return SearchConfig(target_ms=job["target"], space=job["space"], lut=job.get("lut"), algo=job["algo"],
                         steps=job["steps"], seed=job["seed"], candidates=job["candidates"], progress=False,
                         remat=job.get("remat", True), out=job.get("out", "unused"), threads=1,
-                        beta=job.get("beta"), **({"rl_lr": job["rl_lr"]} if job.get("rl_lr") is not None else {}))
+                        beta=job.get("beta"), **{k: job[k] for k in ("rl_lr", "latency_samples") if job.get(k) is not None})
 
 
 def worker_search(job: dict) -> dict:
@@ -66,7 +66,8 @@ def worker_search(job: dict) -> dict:
            "relative_error": r["relative_error"], "proxy_accuracy": r["proxy_accuracy"], "indices": r["indices"]}
     if job["algo"] == "tunas":
         out.update({k: r[k] for k in ("argmax_latency_ms", "argmax_relative_error", "sampled_latency_ms",
-                                      "expected_latency_ms", "refine", "final_entropy")})
+                                      "expected_latency_ms", "refine", "final_entropy",
+                                      "final_entropy_active")})
         # stand-alone accuracy of the final arch, trained like one random-search candidate
         from search.context import prepare
         from search.standalone import train_standalone
@@ -238,6 +239,8 @@ def main(argv=None) -> int:
                     help="TuNAS reward weight (default: the search default, -0.10 absolute; see search/README.md)")
     ap.add_argument("--rl-lr", type=float, default=None,
                     help="TuNAS base RL learning rate (default: the search default, 0.05; see search/README.md)")
+    ap.add_argument("--latency-samples", type=int, default=None,
+                    help="TuNAS: archs per step pricing the latency term (default: the search default, 0)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
     if args.worker:
@@ -256,7 +259,8 @@ def main(argv=None) -> int:
     for sp in spaces:
         for seed in range(args.seeds):
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
-                         "candidates": args.candidates, "beta": args.beta, "rl_lr": args.rl_lr})
+                         "candidates": args.candidates, "beta": args.beta, "rl_lr": args.rl_lr,
+                         "latency_samples": args.latency_samples})
     for sp in spaces:
         for seed in range(args.random_seeds):
             jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,

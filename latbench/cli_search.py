@@ -32,6 +32,9 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--rl-lr", type=float, default=None, help="Base RL learning rate [default: see README].")
 @click.option("--rl-samples", type=int, default=None,
               help="TuNAS: archs per step and process, each on 1/K of the batch (emulates K shards) [default: 1].")
+@click.option("--latency-samples", type=int, default=None,
+              help="TuNAS, absolute reward: extra archs per step that price the latency term of the gradient "
+              "(0: the sampled arch only, as TuNAS) [default: 0].")
 @click.option("--candidates", type=int, default=None, help="Random search: archs to train [default: 5].")
 @click.option("--remat/--no-remat", default=True, show_default=True, help="Rematerialise op-warmup layers.")
 @click.option("--refine/--no-refine", default=None,
@@ -40,7 +43,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, beta, batch_size, width, resolution,
-           rl_lr, rl_samples, candidates, remat, refine, threads, quiet, as_json):
+           rl_lr, rl_samples, latency_samples, candidates, remat, refine, threads, quiet, as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
     Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
@@ -60,7 +63,8 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
     cfg = SearchConfig(target_ms=target_ms, algo=algo, space=space_name, lut=lut, seed=seed, out=out, data=data,
                        reward=reward, beta=beta, remat=remat, progress=not quiet)
     for name, value in (("steps", steps), ("batch_size", batch_size), ("width", width), ("resolution", resolution),
-                        ("rl_lr", rl_lr), ("rl_samples", rl_samples), ("candidates", candidates), ("refine", refine), ("threads", threads)):
+                        ("rl_lr", rl_lr), ("rl_samples", rl_samples), ("latency_samples", latency_samples),
+                        ("candidates", candidates), ("refine", refine), ("threads", threads)):
         if value is not None:
             setattr(cfg, name, value)
     result = run_search(cfg)

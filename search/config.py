@@ -46,6 +46,10 @@ class SearchConfig:
     # gradient averaged); K here emulates K shards in one process, each on 1/K of the training and
     # validation batch, so a step costs about the same (see README: short searches)
     rl_samples: int = 1
+    # absolute reward only: the latency part of the REINFORCE gradient estimated from this many
+    # extra archs drawn from the policy and priced by the LatencyModel (0: from the sampled
+    # arch only, as TuNAS); the same expected reward, a far less noisy gradient (README)
+    latency_samples: int = 0
     # Adam's moment estimates start with the controller (after the delay) rather than during it
     # (the reference code also updates them while lr is 0; see README: short searches)
     rl_moments_after_delay: bool = True

@@ -38,6 +38,11 @@ def check_config(cfg: SearchConfig) -> None:
     if not 1 <= cfg.rl_samples <= min(cfg.batch_size, cfg.rl_batch_size):
         raise BadInput(f"--rl-samples: expected 1..{min(cfg.batch_size, cfg.rl_batch_size)} (one arch per chunk of "
                        f"the batch), got {cfg.rl_samples}")
+    if cfg.latency_samples < 0:
+        raise BadInput(f"--latency-samples: must be 0 or more, got {cfg.latency_samples}")
+    if cfg.latency_samples and cfg.reward != "absolute":
+        raise BadInput(f"--latency-samples: needs --reward absolute (the {cfg.reward} reward multiplies Q by the "
+                       "latency term, so the two cannot be estimated apart)")
 
 
 def search_space(name: str):

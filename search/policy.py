@@ -38,21 +38,29 @@ class CategoricalPolicy:
         with torch.no_grad():
             return torch.multinomial(self.probs(), 1, generator=generator)[:, 0].numpy()
 
+    def sample_many(self, n: int, generator: torch.Generator | None = None) -> np.ndarray:
+        """[n, D] index lists drawn independently from the policy."""
+        with torch.no_grad():
+            return torch.multinomial(self.probs(), n, replacement=True, generator=generator).T.numpy()
+
     def argmax(self) -> np.ndarray:
         with torch.no_grad():
             return self.masked_logits().argmax(dim=1).numpy()
 
     def active(self, indices) -> torch.Tensor:
-        """[D] bool: decisions whose value matters for `indices` (parent layer not skipped)."""
+        """[D] (or [N, D] for [N, D] indices) bool: decisions whose value matters for `indices`
+        (parent layer not skipped)."""
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        skipped = self._has_parent & (idx[self._parent_pos] == self._parent_val)
+        skipped = self._has_parent & (idx[..., self._parent_pos] == self._parent_val)
         return ~skipped
 
     def log_prob(self, indices) -> torch.Tensor:
-        """Differentiable log-probability of `indices` (active decisions only)."""
+        """Differentiable log-probability of `indices` ([D]: a scalar; [N, D]: [N]), active
+        decisions only."""
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        logp = torch.log_softmax(self.masked_logits(), dim=1).gather(1, idx[:, None])[:, 0]
-        return (logp * self.active(idx)).sum()
+        logp = torch.log_softmax(self.masked_logits(), dim=1)
+        chosen = logp.gather(1, idx.reshape(-1, idx.shape[-1]).T).T.reshape(idx.shape)
+        return (chosen * self.active(idx)).sum(dim=-1)
 
     def reinforce_loss(self, samples, rewards, baseline: float) -> torch.Tensor:
         """REINFORCE loss of one step, averaged over its samples (TuNAS: over its shards):

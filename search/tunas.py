@@ -58,6 +58,7 @@ def run_tunas(ctx) -> dict:
     baseline = EMABaseline(cfg.baseline_momentum)
     reward_fn, beta = reward_function(cfg.reward), cfg.beta_value
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 1)
+    lat_gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 13)
     coins = np.random.default_rng(cfg.seed * 1000 + dist.rank + 7)
     train = BatchStream(ctx.data.x_train, ctx.data.y_train, cfg.batch_size, dist, seed=cfg.seed)
     valid = BatchStream(ctx.data.x_valid, ctx.data.y_valid, cfg.rl_batch_size, dist, seed=cfg.seed + 1)
@@ -86,14 +87,18 @@ def run_tunas(ctx) -> dict:
             latencies.append(float(lm.latency(idx)))
             rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
         reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
-        mean_reward = float(all_reduce_mean(torch.tensor([reward], dtype=torch.float64), dist)[0])
-        b = baseline.update(mean_reward)
+        # with latency_samples, the sampled archs carry the quality term only (its own baseline)
+        tracked = quality if cfg.latency_samples else reward
+        b = baseline.update(float(all_reduce_mean(torch.tensor([tracked], dtype=torch.float64), dist)[0]))
         rl_lr = rl_learning_rate(step, n, cfg.rl_lr, cfg.rl_delay, cfg.rl_lr_growth)
         for group in rl_opt.param_groups:
             group["lr"] = rl_lr
         if rl_lr > 0 or not cfg.rl_moments_after_delay:
             rl_opt.zero_grad(set_to_none=False)
-            policy.reinforce_loss(idxs, rewards, b).backward()
+            loss_rl = policy.reinforce_loss(idxs, qualities if cfg.latency_samples else rewards, b)
+            if cfg.latency_samples:
+                loss_rl = loss_rl + latency_term_loss(policy, lm, cfg.target_ms, beta, cfg.latency_samples, lat_gen)
+            loss_rl.backward()
             all_reduce_mean(policy.logits.grad, dist)
             rl_opt.step()
         argmax_lat = float(lm.latency(policy.argmax()))
@@ -108,6 +113,16 @@ def run_tunas(ctx) -> dict:
     if bar is not None:
         bar.close()
     return _finish(ctx, net, policy, trajectory, time.time() - t0)
+
+
+def latency_term_loss(policy, lm, target: float, beta: float, n: int, generator) -> torch.Tensor:
+    """REINFORCE loss of the absolute reward's latency term β|T/T0 − 1| over `n` archs drawn from
+    the policy (baseline: their mean). Latency is known exactly for any arch, so its share of the
+    policy gradient need not ride on the one trained arch's noisy reward."""
+    idx = policy.sample_many(n, generator)
+    penalty = np.abs(np.asarray(lm.latency(idx), dtype=np.float64) / target - 1.0)
+    advantage = torch.as_tensor(beta * (penalty - penalty.mean()), dtype=torch.float32)
+    return -(advantage * policy.log_prob(idx)).mean()
 
 
 def _finish(ctx, net, policy, trajectory, wall) -> dict:

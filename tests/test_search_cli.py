@@ -58,10 +58,11 @@ def test_text_output_hints_at_refine_when_the_argmax_misses(cli, tmp_path, refin
 
 def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):
     out = tmp_path / "run"
-    r = cli("search", "--target-ms", "84", *TINY, "--rl-samples", "4", "--out", out, "--json")
+    r = cli("search", "--target-ms", "84", *TINY, "--rl-samples", "4", "--latency-samples", "64", "--out", out, "--json")
     assert r.returncode == 0, r.stderr
     result = json.loads((out / "result.json").read_text())
-    assert result["config"]["rl_samples"] == 4 and len(result["trajectory"]) == 12
+    assert result["config"]["rl_samples"] == 4 and result["config"]["latency_samples"] == 64
+    assert len(result["trajectory"]) == 12
     from latbench.lut_files import load_table
 
     table = load_table("pixel1-tunas-proxylessnas")
@@ -92,6 +93,8 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--reward", "linear"], "--reward"),
     (["--steps", "0"], "--steps"),
     (["--rl-samples", "0"], "--rl-samples"),
+    (["--latency-samples", "-1"], "--latency-samples"),
+    (["--latency-samples", "64", "--reward", "soft"], "needs --reward absolute"),
     (["--lut", "pixel1-tunas-mobilenetv3-like"], "built for space"),
     (["--data", "BAD_NPZ"], "cannot read"),
     (["--data", "MISSING"], "no such file"),
