@@ -277,7 +277,9 @@ def main(argv=None) -> int:
             done.append(r)
             print(f"  [{len(done)}/{len(jobs)}] {r['label']} {r.get('algo', 'memory')} "
                   f"{'seed ' + str(r['seed']) if 'seed' in r else 'remat=' + str(r.get('remat'))} "
-                  f"{'FAILED: ' + r['error'] if 'error' in r else 'ok'} ({time.time() - t0:.0f} s)", file=sys.stderr)
+                  f"{'FAILED: ' + r['error'] if 'error' in r else 'ok'}"
+                  f"{', argmax ' + _pct(r['argmax_relative_error']) + ' off' if 'argmax_relative_error' in r else ''}"
+                  f" ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     info["total_wall_s"] = time.time() - t0
     info["load_average_at_end"] = list(os.getloadavg())
     summary = summarise(done, spaces)
