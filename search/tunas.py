@@ -13,7 +13,9 @@ Each step (one process; under torchrun every process does this with its own samp
     Q + beta |T/T0 - 1|, beta = -0.10), baseline = zero-debiased EMA (momentum 0.95) of the
     (cross-process mean) reward, loss = -(reward - baseline) log pi(arch), Adam (beta1 = 0,
     beta2 = 0.999, eps = 1e-8) with lr 0 for the first 25% of steps, then base rising
-    exponentially to 10x base at the end.
+    exponentially to 10x base at the end. With `latency_samples` = N (absolute reward only) the
+    sampled arch's advantage is Q - EMA(Q) and the latency term's gradient comes from N more
+    archs drawn from the policy (`latency_term_loss`): the same expected reward, less noise.
 The order (weights first, then the controller on the same sample) is the reference
 implementation's (tunas/mobile_architecture_search.py); the warmups only change the arch
 trained in step 2, never the one rewarded in step 3 (the reference code notes that this
