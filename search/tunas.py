@@ -33,7 +33,7 @@ import torch
 from .distributed import BatchStream, all_reduce_mean, wrap
 from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
 from .results import base_result
-from .rewards import reward_function
+from .rewards import absolute_reward, reward_function
 from .schedules import rl_learning_rate, warmup_probability, weight_learning_rate
 from .supernet import PlanGroup, Supernet
 from .training import batch_accuracy, evaluate, make_weight_optimizer, train_step
@@ -90,14 +90,14 @@ def run_tunas(ctx) -> dict:
             rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
         reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
         # with latency_samples, the sampled archs carry the quality term only (its own baseline)
-        tracked = quality if cfg.latency_samples else reward
-        b = baseline.update(float(all_reduce_mean(torch.tensor([tracked], dtype=torch.float64), dist)[0]))
+        scored = qualities if cfg.latency_samples else rewards
+        b = baseline.update(float(all_reduce_mean(torch.tensor([np.mean(scored)], dtype=torch.float64), dist)[0]))
         rl_lr = rl_learning_rate(step, n, cfg.rl_lr, cfg.rl_delay, cfg.rl_lr_growth)
         for group in rl_opt.param_groups:
             group["lr"] = rl_lr
         if rl_lr > 0 or not cfg.rl_moments_after_delay:
             rl_opt.zero_grad(set_to_none=False)
-            loss_rl = policy.reinforce_loss(idxs, qualities if cfg.latency_samples else rewards, b)
+            loss_rl = policy.reinforce_loss(idxs, scored, b)
             if cfg.latency_samples:
                 loss_rl = loss_rl + latency_term_loss(policy, lm, cfg.target_ms, beta, cfg.latency_samples, lat_gen)
             loss_rl.backward()
@@ -122,8 +122,8 @@ def latency_term_loss(policy, lm, target: float, beta: float, n: int, generator)
     the policy (baseline: their mean). Latency is known exactly for any arch, so its share of the
     policy gradient need not ride on the one trained arch's noisy reward."""
     idx = policy.sample_many(n, generator)
-    penalty = np.abs(np.asarray(lm.latency(idx), dtype=np.float64) / target - 1.0)
-    advantage = torch.as_tensor(beta * (penalty - penalty.mean()), dtype=torch.float32)
+    cost = absolute_reward(0.0, np.asarray(lm.latency(idx), dtype=np.float64), target, beta)
+    advantage = torch.as_tensor(cost - cost.mean(), dtype=torch.float32)
     return -(advantage * policy.log_prob(idx)).mean()
 
 
