@@ -82,7 +82,7 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
         tolerance = result["config"]["refine_tolerance"]
         if not result.get("refined") and result["argmax_relative_error"] > tolerance:
             lines.append(f"  hint: the argmax is more than {100 * tolerance:g}% off; --refine moves it to the most "
-                         "probable arch within that band; --beta -0.5 --latency-samples 1024 weights latency more "
+                         "probable arch within that band; --beta -1.0 --latency-samples 1024 weights latency more "
                          "and prices it on 1024 archs per step (search/README.md)")
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
     lines.append(f"  indices {result['indices']}")

@@ -52,6 +52,7 @@ def test_text_output_hints_at_refine_when_the_argmax_misses(cli, tmp_path, refin
     assert "policy entropy over the argmax's decisions" in r.stdout
     missed = result["argmax_relative_error"] > 0.005 and not result["refined"]
     assert ("hint: the argmax is more than 0.5% off; --refine" in r.stdout) == missed
+    assert ("--beta -1.0 --latency-samples 1024" in r.stdout) == missed  # the benchmarked setting
     if not refine:
         assert missed  # 12 steps do not land within 0.5 % (seed 0: 1.9 % off), so the hint shows
 
