@@ -112,7 +112,7 @@ def table_rows(store, space, val):
                 label["prior_groups"] = lut["provenance"]["build"].get("prior_groups")
             rows.append({**label, **{k: rep[k] for k in (
                 "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
-                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n")}})
+                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n", "ci95") if k in rep}})
     return rows
 
 
@@ -134,7 +134,7 @@ def print_rows(res):
           f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
           f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
     print(f"{'method':11} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
-          f"{'rho':>6} {'±5%':>6} {'±10%':>6} {'noise%':>6}")
+          f"{'rho':>6} {'±5%':>6} {'±10%':>6} {'noise%':>6}  95% CI: MAPE, ±5%, ±10%")
     for r in res["tables"]:
         method = r["method"] + ("/ctx" if r.get("prior") == "context" else "")
         if "error" in r:
@@ -142,7 +142,14 @@ def print_rows(res):
             continue
         print(f"{method:11} {r['granularity']:6} {r['mape']:6.2f} {r['rmse_ms']:8.3f} {r['bias_pct']:+6.2f} "
               f"{r['max_abs_err_pct']:6.2f} {r['kendall_tau']:6.3f} {r['spearman']:6.3f} {r['within_5_pct']:6.1f} "
-              f"{r['within_10_pct']:6.1f} {r['noise_cv_pct']:6.2f}")
+              f"{r['within_10_pct']:6.1f} {r['noise_cv_pct']:6.2f}{_intervals(r.get('ci95'))}")
+
+
+def _intervals(ci):
+    if not ci:
+        return ""
+    return (f"  {ci['mape'][0]:.2f}–{ci['mape'][1]:.2f}, {ci['within_5_pct'][0]:.0f}–{ci['within_5_pct'][1]:.0f}, "
+            f"{ci['within_10_pct'][0]:.0f}–{ci['within_10_pct'][1]:.0f}")
 
 
 def main():

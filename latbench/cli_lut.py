@@ -136,14 +136,21 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
         dev.close()
     report = validate_table(table, space, archs, store, out_dir)
     report["wall_s"] = round(time.perf_counter() - t0, 2)
+    ci = report.get("ci95", {})
+
+    def interval(name, fmt):
+        return f" [{fmt.format(ci[name][0])}–{fmt.format(ci[name][1])}]" if name in ci else ""
     text = (f"{space.name}, {len(archs)} archs, {table.data['method']} {table.granularity} table on "
             f"{store.fingerprint.get('device')}/{store.fingerprint.get('runtime')}:\n"
-            f"  MAPE {report['mape']:.2f}%  RMSE {report['rmse_ms']:.3f} ms  bias {report['bias_pct']:+.2f}%  "
-            f"max |err| {report['max_abs_err_pct']:.2f}%\n"
-            f"  Pearson {report['pearson']:.4f}  Spearman {report['spearman']:.4f}  Kendall τ {report['kendall_tau']:.4f}\n"
-            f"  within ±5%: {report['within_5_pct']:.1f}%  within ±10%: {report['within_10_pct']:.1f}%  "
+            f"  MAPE {report['mape']:.2f}%{interval('mape', '{:.2f}')}  RMSE {report['rmse_ms']:.3f} ms  "
+            f"bias {report['bias_pct']:+.2f}%  max |err| {report['max_abs_err_pct']:.2f}%\n"
+            f"  Pearson {report['pearson']:.4f}  Spearman {report['spearman']:.4f}  "
+            f"Kendall τ {report['kendall_tau']:.4f}{interval('kendall_tau', '{:.3f}')}\n"
+            f"  within ±5%: {report['within_5_pct']:.1f}%{interval('within_5_pct', '{:.0f}')}  "
+            f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
             f"noise floor CV {report['noise_cv_pct']:.2f}%\n"
-            f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
+            + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
+            + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
     emit(report, as_json, text)
 
 

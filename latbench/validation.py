@@ -34,6 +34,43 @@ def fidelity_metrics(predicted, measured) -> dict:
         out["kendall_tau"] = float(stats.kendalltau(p, m)[0])
     else:
         out["pearson"] = out["spearman"] = out["kendall_tau"] = float("nan")
+    if p.size >= MIN_CI_ARCHS:
+        out["ci95"] = bootstrap_ci(p, m)
+    return out
+
+
+MIN_CI_ARCHS = 10
+CI_RESAMPLES = 2000
+
+
+def bootstrap_ci(predicted, measured, resamples: int = CI_RESAMPLES, seed: int = 0) -> dict:
+    """95 % percentile-bootstrap intervals (archs resampled with replacement, seeded) of the
+    goal metrics: with 100 archs a ±5 % hit rate of 91 % is 85–96 %, so a goal is judged
+    against the interval, not only the point."""
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, p.size, size=(resamples, p.size))
+    err = np.abs((p - m) / m * 100.0)[idx]
+    draws = {"mape": err.mean(axis=1), "within_5_pct": (err <= 5.0).mean(axis=1) * 100.0,
+             "within_10_pct": (err <= 10.0).mean(axis=1) * 100.0}
+    taus = _kendall_tau_b_rows(p[idx], m[idx])
+    if np.isfinite(taus).all():
+        draws["kendall_tau"] = taus
+    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+
+
+def _kendall_tau_b_rows(P, M, chunk: int = 100) -> np.ndarray:
+    """Kendall τ-b of each row pair of P and M (resamples × archs), as scipy's kendalltau computes
+    it (ties count in neither the concordant nor the discordant pairs), vectorised over rows."""
+    out = np.empty(len(P))
+    for start in range(0, len(P), chunk):
+        sp = np.sign(P[start:start + chunk, :, None] - P[start:start + chunk, None, :]).astype(np.int8)
+        sm = np.sign(M[start:start + chunk, :, None] - M[start:start + chunk, None, :]).astype(np.int8)
+        num = np.einsum("rij,rij->r", sp, sm, dtype=np.int64)
+        den = np.sqrt(np.einsum("rij,rij->r", sp, sp, dtype=np.int64).astype(float)
+                      * np.einsum("rij,rij->r", sm, sm, dtype=np.int64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + chunk] = num / den
     return out
 
 

@@ -178,6 +178,43 @@ def test_fidelity_metrics_known_values():
     assert noise_cv([[9.0, 11.0]]) == pytest.approx(10.0)
 
 
+def test_bootstrap_intervals_of_the_goal_metrics():
+    from scipy import stats
+
+    from latbench.validation import _kendall_tau_b_rows, bootstrap_ci, fidelity_metrics
+    m = np.linspace(5.0, 30.0, 100)
+    exact = bootstrap_ci(m * 1.03, m)  # every arch 3 % over: no spread to resample
+    assert exact["mape"] == pytest.approx([3.0, 3.0]) and exact["within_5_pct"] == [100.0, 100.0]
+    assert exact["kendall_tau"] == pytest.approx([1.0, 1.0])
+    # half the archs exact, half 8 % over: MAPE 4 %, 50 % within ±5 %, both uncertain
+    p = m * np.where(np.arange(100) % 2, 1.08, 1.0)
+    ci = bootstrap_ci(p, m)
+    assert 3.0 < ci["mape"][0] < 4.0 < ci["mape"][1] < 5.0
+    assert 35 < ci["within_5_pct"][0] < 50 < ci["within_5_pct"][1] < 65 and ci["within_10_pct"] == [100.0, 100.0]
+    assert ci == bootstrap_ci(p, m)  # seeded
+    wide = ci["within_5_pct"][1] - ci["within_5_pct"][0]
+    ci4 = bootstrap_ci(np.tile(p, 4), np.tile(m, 4))  # 4× the archs: about half as wide (1/√4)
+    assert 0.35 < (ci4["within_5_pct"][1] - ci4["within_5_pct"][0]) / wide < 0.65
+    assert "ci95" in fidelity_metrics(p, m) and "ci95" not in fidelity_metrics(p[:4], m[:4])
+    # the vectorised τ-b is scipy's, ties included
+    rng = np.random.default_rng(0)
+    P, M = rng.integers(0, 6, (20, 30)).astype(float), rng.integers(0, 6, (20, 30)).astype(float)
+    assert _kendall_tau_b_rows(P, M) == pytest.approx([stats.kendalltau(a, b)[0] for a, b in zip(P, M)])
+
+
+def test_validate_prints_the_intervals(profiled, tmp_path, cli):
+    db, _ = profiled
+    lut = tmp_path / "iso.json"
+    assert cli("build-lut", "--db", db, "-o", lut).returncode == 0
+    out = tmp_path / "val"
+    r = cli("validate", "--archs", "10", "--device", "cpu", "--runtime", "ort", "--lut", lut, "--space", "proxylessnas",
+            "--out", out, "--rounds", "1", "--runs", "2")
+    assert r.returncode == 0, r.stderr
+    ci = json.loads((out / "report.json").read_text())["ci95"]
+    assert ci["mape"][0] <= ci["mape"][1] and set(ci) >= {"mape", "within_5_pct", "within_10_pct"}
+    assert f"[{ci['mape'][0]:.2f}–{ci['mape'][1]:.2f}]" in r.stdout and "95 % bootstrap intervals" in r.stdout
+
+
 def test_validate_measures_on_the_tables_timing(profiled, tmp_path, cli):
     """A table built from paired measurements is validated with paired timing (same scale) unless
     --timing says otherwise."""
