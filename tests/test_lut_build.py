@@ -138,14 +138,20 @@ def test_build_lut_cli_and_bad_input(profiled, tmp_path, cli):
         build_lut(ProfileStore(empty), "isolated", "block")
 
 
-def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
+def _validate_isolated_table(profiled, tmp_path, cli, *args):
+    """Build the isolated table of the `profiled` store and validate it on ORT; (result, out dir)."""
     db, _ = profiled
     lut = tmp_path / "iso.json"
     assert cli("build-lut", "--db", db, "-o", lut).returncode == 0
     out = tmp_path / "val"
-    r = cli("validate", "--archs", "4", "--device", "cpu", "--runtime", "ort", "--lut", lut, "--space", "proxylessnas",
-            "--out", out, "--rounds", "2", "--runs", "3", "--json")
+    r = cli("validate", "--device", "cpu", "--runtime", "ort", "--lut", lut, "--space", "proxylessnas", "--out", out,
+            *args)
     assert r.returncode == 0, r.stderr
+    return r, out
+
+
+def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
+    r, out = _validate_isolated_table(profiled, tmp_path, cli, "--archs", "4", "--rounds", "2", "--runs", "3", "--json")
     report = json.loads(r.stdout)
     for k in ("mape", "rmse_ms", "bias_pct", "pearson", "spearman", "kendall_tau", "within_5_pct", "within_10_pct",
               "noise_cv_pct"):
@@ -196,6 +202,8 @@ def test_bootstrap_intervals_of_the_goal_metrics():
     ci4 = bootstrap_ci(np.tile(p, 4), np.tile(m, 4))  # 4× the archs: about half as wide (1/√4)
     assert 0.35 < (ci4["within_5_pct"][1] - ci4["within_5_pct"][0]) / wide < 0.65
     assert "ci95" in fidelity_metrics(p, m) and "ci95" not in fidelity_metrics(p[:4], m[:4])
+    big = bootstrap_ci(np.tile(p, 4), np.tile(m, 4) * np.repeat([1.0, 1.001, 1.002, 1.003], 100), resamples=50)
+    assert 0.9 < big["kendall_tau"][0] <= big["kendall_tau"][1] <= 1.0  # 400 archs: scipy per resample
     # the vectorised τ-b is scipy's, ties included
     rng = np.random.default_rng(0)
     P, M = rng.integers(0, 6, (20, 30)).astype(float), rng.integers(0, 6, (20, 30)).astype(float)
@@ -203,13 +211,7 @@ def test_bootstrap_intervals_of_the_goal_metrics():
 
 
 def test_validate_prints_the_intervals(profiled, tmp_path, cli):
-    db, _ = profiled
-    lut = tmp_path / "iso.json"
-    assert cli("build-lut", "--db", db, "-o", lut).returncode == 0
-    out = tmp_path / "val"
-    r = cli("validate", "--archs", "10", "--device", "cpu", "--runtime", "ort", "--lut", lut, "--space", "proxylessnas",
-            "--out", out, "--rounds", "1", "--runs", "2")
-    assert r.returncode == 0, r.stderr
+    r, out = _validate_isolated_table(profiled, tmp_path, cli, "--archs", "10", "--rounds", "1", "--runs", "2")
     ci = json.loads((out / "report.json").read_text())["ci95"]
     assert ci["mape"][0] <= ci["mape"][1] and set(ci) >= {"mape", "within_5_pct", "within_10_pct"}
     assert f"[{ci['mape'][0]:.2f}–{ci['mape'][1]:.2f}]" in r.stdout and "95 % bootstrap intervals" in r.stdout
