@@ -108,8 +108,9 @@ def table_rows(store, space, val):
                 rows.append({**label, "error": str(exc)})
                 continue
             rep = validate_table(table, space, val, store)
-            if method == "fitted":  # which prior grouping cross-validation chose (lut_fit)
-                label["prior_groups"] = lut["provenance"]["build"].get("prior_groups")
+            if method == "fitted":  # which prior model cross-validation chose, and its CV MAPEs (lut_fit)
+                build = lut["provenance"]["build"]
+                label.update(prior_groups=build.get("prior_groups"), cv_mape_pct=build.get("cv_mape_pct"))
             rows.append({**label, **{k: rep[k] for k in (
                 "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
                 "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n", "ci95") if k in rep}})

@@ -11,8 +11,9 @@
   set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
   fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward a prior table (lut_fit: the prior's level per group of ops and a cost
-  per weight fitted first, the grouping chosen by cross-validation over the training networks),
+  ridge regression toward a prior table (lut_fit: the prior's level per group of ops, optionally
+  changing with the op's size, and a cost per weight fitted first, the model chosen by
+  cross-validation over the training networks),
   as TuNAS's linear Pixel-1 model does.
   The prior is the isolated table (DESIGN §6) or, with `prior="context"`, the context table:
   where a runtime fuses across op boundaries (ONNX Runtime layer entries run ~40 % over) the

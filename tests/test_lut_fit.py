@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from latbench.lut_fit import GROUPINGS, fit_network_latencies, weights_of
+from latbench.lut_fit import GROUPING_CHOICES, GROUPINGS, MODELS, fit_network_latencies, weights_of
 from latbench.ops import decompose, op_from_key
 from latbench.profiling import sample_archs
 from latbench.spaces import get_space
@@ -40,12 +40,13 @@ def test_groupings_label_keys_by_kind_and_resolution():
 def test_per_kind_level_is_recovered_and_chosen_by_cross_validation():
     prior = _prior(0, "layer")
     cost = _per_kind_cost(prior)
-    train = _networks(cost, 60, noise=0.002)
+    train = _networks(cost, 60, noise=0.001)
     keys, x, c, scaled_prior, info = fit_network_latencies(train, "layer", prior.get, 0.0)
     # one factor cannot price convolutions and adds apart: cross-validation prefers a factor per
     # kind, and per kind and resolution adds factors that earn nothing (the simpler one wins the tie)
     cv = info["cv_mape_pct"]
     assert info["prior_groups"] == "kind" and cv["kind"] < 0.5 * cv["one"]
+    assert "prior_size_slope" not in info  # no size term chosen, none reported
     assert info["prior_scales"]["conv"] == pytest.approx(1.5, rel=0.02)
     assert info["prior_scales"]["add"] == pytest.approx(0.4, rel=0.1)
     # the pool and the classifier are in every network: their level cannot be told from the
@@ -79,3 +80,32 @@ def test_explicit_grouping_and_too_few_networks_skip_cross_validation():
     calls = []
     *_, info = fit_network_latencies(_networks(cost, 8), "layer", prior.get, 0.0, progress=calls.append)
     assert info["prior_groups"] == "one" and "cv_mape_pct" not in info and calls == [1]
+
+
+def test_a_level_that_changes_with_the_ops_size_is_recovered():
+    """Ops that take longer alone run relatively faster inside a network: cost 1.2·x − 0.1·x·ln(x/m)."""
+    prior = _prior(3)
+    train_keys = {u.op.key for a in sample_archs(SPACE, 40, 0, "train") for u in decompose(a, "block")}
+    m = float(np.median([prior[k] for k in sorted(train_keys)]))
+
+    def cost(arch):
+        return 0.1 + sum(1.2 * prior[u.op.key] - 0.1 * prior[u.op.key] * np.log(prior[u.op.key] / m)
+                         for u in decompose(arch, "block"))
+    keys, x, c, scaled_prior, info = fit_network_latencies(_networks(cost, 40), "block", prior.get, 0.0)
+    cv = info["cv_mape_pct"]
+    assert list(cv) == list(MODELS) and info["prior_groups"] == "one+size" and cv["one+size"] < 0.2 * cv["one"]
+    assert info["prior_size_ref_ms"] == pytest.approx(m)
+    assert info["prior_scale"] == pytest.approx(1.2, rel=1e-3) and info["prior_size_slope"] == pytest.approx(-0.1, rel=1e-2)
+    # a key priced from its prior (one no training network used) follows the same formula
+    key, gamma = keys[0], info["prior_ms_per_mparam"]
+    expected = 1.2 * 3.0 - 0.1 * 3.0 * np.log(3.0 / m) + gamma * weights_of(key) / 1e6
+    assert scaled_prior(key, 3.0) == pytest.approx(expected, rel=1e-3)
+    # asked for a model without the size term, it is neither fitted nor reported
+    *_, info = fit_network_latencies(_networks(cost, 40), "block", prior.get, 0.0, grouping="one")
+    assert "prior_size_slope" not in info and "cv_mape_pct" not in info
+
+
+def test_cli_lists_every_prior_model():
+    from latbench.cli_lut import PRIOR_GROUPS
+
+    assert PRIOR_GROUPS == GROUPING_CHOICES
