@@ -13,7 +13,7 @@ differ between kinds of op (a runtime fuses or lays out some kinds differently i
 and between resolutions (large activations leave the cache), so the groups g are one of
 `GROUPINGS`: one factor for all keys, one per op kind, one per op kind and input resolution.
 The level can also change with the op's size (`+size` variants): μ = s_g·x + t·x·ln(x/m) + γ·weights,
-x the prior time, m the median prior time, i.e. a factor s_g·(x/m)^(t/s_g) to first order; on LiteRT
+x the prior time, m the median prior time, i.e. a factor s_g·(x/m)^(t/s_g) to first order. On LiteRT,
 ops that take longer alone run relatively faster inside a network (t < 0: a fixed cost per op call
 weighs more on small ops). Which model generalises depends on the runtime and space (more factors
 fit more, and overfit more), so `grouping="auto"` picks the one with the lowest 5-fold

@@ -96,7 +96,7 @@ def test_a_level_that_changes_with_the_ops_size_is_recovered():
     assert list(cv) == list(MODELS) and info["prior_groups"] == "one+size" and cv["one+size"] < 0.2 * cv["one"]
     assert info["prior_size_ref_ms"] == pytest.approx(m)
     assert info["prior_scale"] == pytest.approx(1.2, rel=1e-3) and info["prior_size_slope"] == pytest.approx(-0.1, rel=1e-2)
-    # a key priced from its prior (one no training network used) follows the same formula
+    # the function that prices keys from their prior (those no training network used) follows the formula
     key, gamma = keys[0], info["prior_ms_per_mparam"]
     expected = 1.2 * 3.0 - 0.1 * 3.0 * np.log(3.0 / m) + gamma * weights_of(key) / 1e6
     assert scaled_prior(key, 3.0) == pytest.approx(expected, rel=1e-3)
