@@ -73,9 +73,13 @@ class _Design:
         self.mparams = np.array([weights_of(k) for k in self.keys]) / 1e6
         positive = self.prior[self.prior > 0]
         self.size_ref_ms = float(np.median(positive)) if positive.size else 1.0
+        self._labels = {}
 
     def labels(self, grouping: str) -> np.ndarray:
-        return np.array([GROUPINGS[grouping](k) for k in self.keys])
+        """Each key's group (parsed once per grouping: every fold and model reuses it)."""
+        if grouping not in self._labels:
+            self._labels[grouping] = np.array([GROUPINGS[grouping](k) for k in self.keys])
+        return self._labels[grouping]
 
 
 def _size_feature(prior, ref_ms: float):
