@@ -113,7 +113,7 @@ def table_rows(store, space, val):
                 label.update(prior_groups=build.get("prior_groups"), cv_mape_pct=build.get("cv_mape_pct"))
             rows.append({**label, **{k: rep[k] for k in (
                 "mape", "rmse_ms", "bias_pct", "max_abs_err_pct", "pearson", "spearman", "kendall_tau",
-                "within_5_pct", "within_10_pct", "noise_cv_pct", "estimated_keys", "n", "ci95") if k in rep}})
+                "within_5_pct", "within_10_pct", "noise_cv_pct", "noise_mape_pct", "estimated_keys", "n", "ci95") if k in rep}})
     return rows
 
 

@@ -109,7 +109,7 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
     from .protocol import run_items
     from .spaces import get_space
     from .store import ProfileStore
-    from .validation import validate_table
+    from .validation import noise_warning, validate_table
 
     table = load_table(lut_path)
     space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
@@ -140,6 +140,8 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
         dev.close()
     report = validate_table(table, space, archs, store, out_dir)
     report["wall_s"] = round(time.perf_counter() - t0, 2)
+    if warning := noise_warning(report):
+        click.echo(warning, err=True)
     ci = report.get("ci95", {})
 
     def interval(name, fmt):
@@ -152,7 +154,7 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
             f"Kendall τ {report['kendall_tau']:.4f}{interval('kendall_tau', '{:.3f}')}\n"
             f"  within ±5%: {report['within_5_pct']:.1f}%{interval('within_5_pct', '{:.0f}')}  "
             f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
-            f"noise floor CV {report['noise_cv_pct']:.2f}%\n"
+            f"noise floor CV {report['noise_cv_pct']:.2f}% (a perfect table: MAPE ≈ {report['noise_mape_pct']:.2f}%)\n"
             + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
             + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
     emit(report, as_json, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,31 @@ def noise_cv(round_medians: list) -> float:
     return float(np.mean(cvs)) if cvs else float("nan")
 
 
+def noise_mape(round_medians: list) -> float:
+    """The MAPE measurement noise alone gives a perfect table (%): mean over archs of
+    E|x̄ − μ| / μ = √(2/π) · σ/μ / √rounds, for independent normal rounds (σ from the sample
+    standard deviation / c4, unbiased). A lower bound (a median of rounds scatters ~1.25× more than
+    their mean): a table cannot be shown better than this."""
+    def c4(n):
+        return math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
+    errs = [float(np.std(r, ddof=1) / c4(len(r)) / np.mean(r) / np.sqrt(len(r)) * np.sqrt(2 / np.pi) * 100.0)
+            for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
+    return float(np.mean(errs)) if errs else float("nan")
+
+
+# above this a validation warns: half the 2 % MAPE a good table reaches, so noise would hide its error
+NOISY_MAPE_PCT = 1.0
+
+
+def noise_warning(report: dict) -> str | None:
+    """One line for stderr when the report's measurements are too noisy to judge a good table."""
+    if not report.get("noise_mape_pct", 0.0) > NOISY_MAPE_PCT:
+        return None
+    return (f"latbench: warning: the measurements vary by {report['noise_cv_pct']:.1f}% from round to round: "
+            f"against them even a perfect table shows MAPE ≈ {report['noise_mape_pct']:.1f}%; more --rounds, "
+            f"a quieter machine or (cpu) --timing paired lower that")
+
+
 def write_csv(rows: list, path) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -144,7 +170,7 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                      "mad_ms": round(r["mad"], 4), "error_pct": round((pred.latency_ms - r["ms"]) / r["ms"] * 100, 3),
                      "estimated_ops": len(pred.estimated)})
     report = fidelity_metrics(preds, meas)
-    report.update(noise_cv_pct=noise_cv(round_meds), estimated_keys=len(estimated), space=space.name,
+    report.update(noise_cv_pct=noise_cv(round_meds), noise_mape_pct=noise_mape(round_meds), estimated_keys=len(estimated), space=space.name,
                   lut_method=table.data.get("method"), lut_granularity=table.granularity,
                   lut=table.source, measured_on=store.fingerprint)
     if out_dir is not None:

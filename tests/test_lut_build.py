@@ -154,7 +154,7 @@ def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
     r, out = _validate_isolated_table(profiled, tmp_path, cli, "--archs", "4", "--rounds", "2", "--runs", "3", "--json")
     report = json.loads(r.stdout)
     for k in ("mape", "rmse_ms", "bias_pct", "pearson", "spearman", "kendall_tau", "within_5_pct", "within_10_pct",
-              "noise_cv_pct"):
+              "noise_cv_pct", "noise_mape_pct"):
         assert k in report
     assert report["n"] == 4 and 0 <= report["within_10_pct"] <= 100
     assert json.loads((out / "report.json").read_text())["mape"] == report["mape"]
@@ -182,6 +182,22 @@ def test_fidelity_metrics_known_values():
     assert m["max_abs_err_pct"] == pytest.approx(10.0)
     assert noise_cv([[1.0, 1.0], [2.0, 2.0]]) == 0.0
     assert noise_cv([[9.0, 11.0]]) == pytest.approx(10.0)
+
+
+def test_noise_mape_is_the_error_noise_alone_gives_a_perfect_table():
+    from latbench.validation import noise_mape, noise_warning
+    # sd √2 over 2 rounds (c4(2) = √(2/π)), mean 10: σ/μ = 14.14 % / √(2/π), /√2 = 10 % / √(2/π), × √(2/π)
+    assert noise_mape([[9.0, 11.0]]) == pytest.approx(10.0)
+    assert noise_mape([[5.0, 5.0, 5.0]]) == 0.0
+    # simulated archs measured in 5 noisy rounds: a perfect table's MAPE against the mean of the rounds
+    rng = np.random.default_rng(0)
+    true = rng.uniform(5, 30, 4000)
+    rounds = true[:, None] * (1 + 0.04 * rng.standard_normal((4000, 5)))
+    perfect_mape = float(np.mean(np.abs(rounds.mean(axis=1) - true) / true) * 100)
+    assert noise_mape(list(rounds)) == pytest.approx(perfect_mape, rel=0.05)
+    assert noise_warning({"noise_cv_pct": 0.8, "noise_mape_pct": 0.3}) is None
+    line = noise_warning({"noise_cv_pct": 4.4, "noise_mape_pct": 1.6})
+    assert line.startswith("latbench: warning:") and "MAPE ≈ 1.6%" in line and "\n" not in line
 
 
 def test_bootstrap_intervals_of_the_goal_metrics():
