@@ -134,6 +134,9 @@ def print_rows(res):
     print(f"\n== cpu/{res['runtime']} ({res.get('timing', 'plain')} timing) {res['space']}: {res['val_archs']} held-out archs "
           f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
           f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
+    nm = next((r["noise_mape_pct"] for r in res["tables"] if "noise_mape_pct" in r), None)
+    if nm is not None:  # absent from runs recorded before it existed
+        print(f"measurement noise alone would give a perfect table MAPE {nm:.2f}% (noise_mape_pct)")
     print(f"{'method':11} {'gran':6} {'MAPE%':>6} {'RMSE ms':>8} {'bias%':>6} {'max%':>6} {'tau':>6} "
           f"{'rho':>6} {'±5%':>6} {'±10%':>6} {'noise%':>6}  95% CI: MAPE, ±5%, ±10%")
     for r in res["tables"]:
