@@ -170,7 +170,8 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                      "mad_ms": round(r["mad"], 4), "error_pct": round((pred.latency_ms - r["ms"]) / r["ms"] * 100, 3),
                      "estimated_ops": len(pred.estimated)})
     report = fidelity_metrics(preds, meas)
-    report.update(noise_cv_pct=noise_cv(round_meds), noise_mape_pct=noise_mape(round_meds), estimated_keys=len(estimated), space=space.name,
+    report.update(noise_cv_pct=noise_cv(round_meds), noise_mape_pct=noise_mape(round_meds),
+                  estimated_keys=len(estimated), space=space.name,
                   lut_method=table.data.get("method"), lut_granularity=table.granularity,
                   lut=table.source, measured_on=store.fingerprint)
     if out_dir is not None:
