@@ -36,7 +36,8 @@ RUNTIMES = ("ort", "torch", "tflite")
 
 @pytest.fixture(scope="module", autouse=True)
 def model_cache(tmp_path_factory):
-    """A private model cache for this module (restored afterwards), torch's thread count restored."""
+    """A private model cache for this module (restored afterwards), torch's thread count and
+    subnormal handling restored."""
     cache = tmp_path_factory.mktemp("model-cache")
     old = os.environ.get("LATBENCH_CACHE")
     os.environ["LATBENCH_CACHE"] = str(cache)
@@ -49,6 +50,7 @@ def model_cache(tmp_path_factory):
     else:
         os.environ["LATBENCH_CACHE"] = old
     torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)
 
 
 def cpu(runtime, **kw):
@@ -75,6 +77,10 @@ def test_cpu_runtime_fingerprint_measure_and_pinning(runtime):
     assert ("heap" in fp) == (runtime == "torch")
     if runtime == "torch" and sys.platform.startswith("linux"):
         assert fp["heap"].startswith("glibc mmap_threshold=32MiB")
+    # and so is how it treats subnormal floats (denormals.py)
+    assert ("denormals" in fp) == (runtime == "torch")
+    if runtime == "torch":
+        assert fp["denormals"] == "flushed to zero (FTZ+DAZ)"
     json.dumps(fp)  # stored as JSON in profile stores
 
     original = os.sched_getaffinity(0)

@@ -1,9 +1,9 @@
 """The `cpu` device: this machine's CPU, one thread, process pinned to one core.
 
 Runtimes: `ort` (ONNX Runtime, all graph optimisations, 1 intra-op + 1 inter-op thread; default),
-`torch` (PyTorch, 1 thread, steady heap: see allocator.py; TF-NAS's Xeon setup) and `tflite`
-(LiteRT interpreter with XNNPACK, 1 thread). Batch 1. Models are built from Arch/Op by
-latbench.build and cached on disk.
+`torch` (PyTorch, 1 thread, steady heap and subnormals flushed: see allocator.py and
+denormals.py; TF-NAS's Xeon setup) and `tflite` (LiteRT interpreter with XNNPACK, 1 thread).
+Batch 1. Models are built from Arch/Op by latbench.build and cached on disk.
 
 Timing `plain` (default) times runs one by one; `paired` times each block of runs between two
 runs of a fixed reference workload and scales it to the reference's calibrated speed (see
@@ -21,6 +21,7 @@ from ..errors import BadInput, DeviceError
 from . import hostinfo
 from .allocator import steady_heap
 from .base import Device, Sample
+from .denormals import flush_denormals
 from .timing import Reference, time_callable, time_paired
 
 RUNTIMES = ("ort", "torch", "tflite")
@@ -67,7 +68,7 @@ class CpuDevice(Device):
         return {"device": "cpu", "model": hostinfo.cpu_model(), "machine": platform.machine(),
                 "runtime": self.runtime, "runtime_version": self._runtime_version(), "threads": 1,
                 "affinity": "one core", "governor": hostinfo.governor(self.core), "batch": self.batch,
-                **({"heap": steady_heap()} if self.runtime == "torch" else {})}
+                **({"heap": steady_heap(), "denormals": flush_denormals()} if self.runtime == "torch" else {})}
 
     def fingerprint(self) -> dict:
         fp = self._base_fingerprint()
@@ -164,9 +165,11 @@ class CpuDevice(Device):
 
 
 def _torch_setup(torch) -> None:
-    """One thread, and a heap that does not mmap/munmap every large activation (see allocator)."""
+    """One thread, a heap that does not mmap/munmap every large activation (see allocator), and
+    subnormal floats flushed to zero (see denormals)."""
     torch.set_num_threads(1)
     steady_heap()
+    flush_denormals()
 
 
 def ort_session(onnx_path, profile_prefix: str | None = None):
