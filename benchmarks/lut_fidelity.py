@@ -53,6 +53,15 @@ def needed_op_items(space, archs, granularity):
     return items
 
 
+DEFAULT_ARCH_ROUNDS = 5
+
+
+def run_key(runtime, space_name, timing, arch_rounds) -> str:
+    """'torch-paired/mobilenetv3-like@15-arch-rounds': a run with other arch rounds is another record."""
+    key = f"{runtime}/{space_name}" if timing == "plain" else f"{runtime}-{timing}/{space_name}"
+    return key if arch_rounds == DEFAULT_ARCH_ROUNDS else f"{key}@{arch_rounds}-arch-rounds"
+
+
 def store_path(workdir, runtime, timing, space_name) -> Path:
     return Path(workdir) / f"cpu-{runtime}{'' if timing == 'plain' else '-' + timing}-{space_name}.db"
 
@@ -87,7 +96,8 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
     store = ProfileStore(db)
     meas = [r["ms"] for k, r in store.results("arch").items() if r.get("role") == "validate"]
     return {"runtime": runtime, "timing": timing, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
-            "fingerprint": store.fingerprint, "val_latency_ms": {"min": min(meas), "max": max(meas)},
+            "protocol": {"ops": protocol.as_dict(), "archs": arch_protocol.as_dict()}, "fingerprint": store.fingerprint,
+            "val_latency_ms": {"min": min(meas), "max": max(meas)},
             "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": table_rows(store, space, val)}
 
 
@@ -166,7 +176,8 @@ def main():
     ap.add_argument("--core", type=int, default=None)
     ap.add_argument("--timing", choices=("plain", "paired"), default="plain")
     ap.add_argument("--results", default=str(RESULTS), help="JSON to merge results into (default %(default)s)")
-    ap.add_argument("--arch-rounds", type=int, default=5, help="rounds per whole network (default 5)")
+    ap.add_argument("--arch-rounds", type=int, default=DEFAULT_ARCH_ROUNDS,
+                    help="rounds per whole network (default %(default)s; another count is recorded under its own key)")
     ap.add_argument("--remeasure-archs", action="store_true",
                     help="drop the stored whole-network rounds first (after changing how they are measured)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
@@ -186,7 +197,7 @@ def main():
         results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
-            key = f"{rt}/{sp}" if args.timing == "plain" else f"{rt}-{args.timing}/{sp}"
+            key = run_key(rt, sp, args.timing, args.arch_rounds)
             if args.tables_only:
                 if key not in results["runs"]:
                     raise SystemExit(f"--tables-only: no recorded run {key} in {out}")
