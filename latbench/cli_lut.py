@@ -75,6 +75,10 @@ def predict(arch, lut_path, strict, as_json):
     data = {"name": a.name, **pred.as_dict(), "lut": table.source}
     lines = [f"{a.name}: {pred.latency_ms:.3f} ms predicted ({table.data['method']} {table.granularity} table, "
              f"base {pred.base_ms:.3f} ms)"]
+    if pred.outside_fit_range:
+        lo, hi = pred.fit_range_ms
+        lines.append(f"note: outside {lo:.2f}–{hi:.2f} ms, the range of the networks this table was fitted on: "
+                     "it extrapolates (less accurate there)")
     if pred.estimated:
         lines.append(f"{len(pred.estimated)} op(s) not in the table were estimated:")
         lines += [f"  {k}: {v['ms']:.4f} ms ({v['how']})" for k, v in sorted(pred.estimated.items())]
@@ -156,6 +160,9 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
             f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
             f"noise floor CV {report['noise_cv_pct']:.2f}% (a perfect table: MAPE ≈ {report['noise_mape_pct']:.2f}%)\n"
             + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
+            + (f"  {report['outside_fit_range']} arch(s) predicted outside {table.fit_range_ms[0]:.2f}–"
+               f"{table.fit_range_ms[1]:.2f} ms, the range the table was fitted on (archs.csv: outside_fit_range)\n"
+               if report["outside_fit_range"] else "")
             + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
     emit(report, as_json, text)
 

@@ -34,10 +34,17 @@ class Prediction:
     base_ms: float
     per_op: list  # [(layer_index, part, key, ms, how)] how: "table" / "interpolated" / "regressed"
     estimated: dict = field(default_factory=dict)  # key -> {"ms":, "how":}
+    fit_range_ms: tuple | None = None  # fitted tables: latency range of the networks they were fitted on
+
+    @property
+    def outside_fit_range(self) -> bool:
+        """True when a fitted table extrapolates: the prediction lies outside its training networks' range."""
+        return self.fit_range_ms is not None and not self.fit_range_ms[0] <= self.latency_ms <= self.fit_range_ms[1]
 
     def as_dict(self) -> dict:
         return {"latency_ms": self.latency_ms, "base_ms": self.base_ms, "estimated": sorted(self.estimated),
-                "estimates": self.estimated,
+                "estimates": self.estimated, "fit_range_ms": self.fit_range_ms,
+                "outside_fit_range": self.outside_fit_range,
                 "ops": [{"layer": l, "part": p, "key": k, "ms": ms, "how": how} for l, p, k, ms, how in self.per_op]}
 
 
@@ -50,6 +57,7 @@ class LatencyTable:
         self.entries = {k: float(v["ms"]) for k, v in data["entries"].items()}
         self.base_ms = float(data["base_ms"])
         self.granularity = data["granularity"]
+        self.fit_range_ms = tuple(data["fit_range_ms"]) if "fit_range_ms" in data else None
         self._regressors = None
         self._by_shape = None
         self._cache = {}
@@ -102,7 +110,7 @@ class LatencyTable:
             per_op.append((layer, part, key, ms, how))
             if how != "table":
                 estimated[key] = {"ms": ms, "how": how}
-        return Prediction(total, self.base_ms, per_op, estimated)
+        return Prediction(total, self.base_ms, per_op, estimated, self.fit_range_ms)
 
     # ------------------------------------------------------------------ estimation
     def _estimate(self, key: str) -> tuple[float, str]:
@@ -196,13 +204,21 @@ def validate_lut(obj, source: str) -> None:
         raise BadInput(f"{source}: granularity: expected block or layer, got {obj['granularity']!r}")
     if obj["method"] not in METHODS:
         raise BadInput(f"{source}: method: expected one of {', '.join(METHODS)}, got {obj['method']!r}")
-    if not isinstance(obj["base_ms"], (int, float)) or isinstance(obj["base_ms"], bool):
+    if not _is_number(obj["base_ms"]):
         raise BadInput(f"{source}: base_ms: must be a number")
     if not isinstance(obj["entries"], dict):
         raise BadInput(f"{source}: entries: must be an object {{key: {{ms, ...}}}}")
     for key, e in obj["entries"].items():
-        if not isinstance(e, dict) or not isinstance(e.get("ms"), (int, float)) or isinstance(e.get("ms"), bool):
+        if not isinstance(e, dict) or not _is_number(e.get("ms")):
             raise BadInput(f"{source}: entries[{key!r}].ms: must be a number")
+    if "fit_range_ms" in obj:
+        r = obj["fit_range_ms"]
+        if not (isinstance(r, list) and len(r) == 2 and all(_is_number(v) for v in r) and 0 <= r[0] <= r[1]):
+            raise BadInput(f"{source}: fit_range_ms: must be [low, high] in ms with 0 ≤ low ≤ high")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def save_lut(data: dict, path) -> None:

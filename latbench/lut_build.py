@@ -152,8 +152,10 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
         e = dict(prior_entries.get(k, {}))
         e.update({"ms": float(v), prior_field: float(prior_ms(k))})
         entries[k] = e
+    measured = [res["ms"] for _, _, res in archs]
     return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, **info,
-                                           "weighting": "relative (rows / measured ms)"}
+                                           "weighting": "relative (rows / measured ms)",
+                                           "fit_range_ms": [min(measured), max(measured)]}
 
 
 def _fit_progress(total: int, progress: bool):
@@ -202,6 +204,8 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
     fp = store.fingerprint
+    # a fitted table is trusted inside the latency range of the networks it was fitted on (LatencyTable)
+    extra = {"fit_range_ms": info.pop("fit_range_ms")} if "fit_range_ms" in info else {}
     return make_lut(device=fp, runtime=fp.get("runtime", ""), batch=fp.get("batch", 1), granularity=granularity,
                     method=method, spaces=used, base_ms=base, entries=entries, fingerprint_id=store.fp,
-                    provenance_info=provenance(store=str(store.path), build=info))
+                    provenance_info=provenance(store=str(store.path), build=info), **extra)

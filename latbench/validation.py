@@ -156,22 +156,23 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
 
     results = store.results("arch")
     rows, preds, meas, round_meds = [], [], [], []
-    estimated = set()
+    estimated, outside = set(), 0
     for a in archs:
         key = arch_key(a)
         r = results[key]
         pred = table.predict(a)
         estimated |= set(pred.estimated)
+        outside += pred.outside_fit_range
         preds.append(pred.latency_ms)
         meas.append(r["ms"])
         round_meds.append(store.round_medians(key))
         rows.append({"indices": format_indices(a.indices) if a.indices is not None else "", "name": a.name,
                      "macs": a.macs, "predicted_ms": round(pred.latency_ms, 4), "measured_ms": round(r["ms"], 4),
                      "mad_ms": round(r["mad"], 4), "error_pct": round((pred.latency_ms - r["ms"]) / r["ms"] * 100, 3),
-                     "estimated_ops": len(pred.estimated)})
+                     "estimated_ops": len(pred.estimated), "outside_fit_range": int(pred.outside_fit_range)})
     report = fidelity_metrics(preds, meas)
     report.update(noise_cv_pct=noise_cv(round_meds), noise_mape_pct=noise_mape(round_meds),
-                  estimated_keys=len(estimated), space=space.name,
+                  estimated_keys=len(estimated), outside_fit_range=outside, space=space.name,
                   lut_method=table.data.get("method"), lut_granularity=table.granularity,
                   lut=table.source, measured_on=store.fingerprint)
     if out_dir is not None:

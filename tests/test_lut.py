@@ -47,6 +47,8 @@ def test_save_load_round_trip_is_diffable(tmp_path):
     (lambda d: d.update(format="lut/0"), "format: expected"),
     (lambda d: d.update(method="magic"), "method: expected"),
     (lambda d: d["entries"].update({"conv:x": {"mad": 1}}), r"entries\['conv:x'\]\.ms"),
+    (lambda d: d.update(fit_range_ms=[5.0, 2.0]), r"fit_range_ms: must be \[low, high\]"),
+    (lambda d: d.update(fit_range_ms="3-9"), r"fit_range_ms: must be \[low, high\]"),
 ])
 def test_malformed_lut_one_line_error(tmp_path, mutate, msg, cli):
     space = get_space("proxylessnas")
@@ -125,6 +127,26 @@ def test_cli_predict_reports_estimates(tmp_path, cli):
     assert data["estimated"] == [dropped] and data["latency_ms"] > 0.5
     r = cli("predict", arch_path, "--lut", path, "--strict")
     assert r.returncode == 2 and "--strict" in r.stderr
+
+
+def test_prediction_outside_the_fit_range_is_flagged(tmp_path, cli):
+    space = get_space("proxylessnas")
+    entries = synthetic_entries(space.ops("block"))
+    arch = space.decode(space.sample(0))
+    ms = table_for(entries).predict(arch).latency_ms
+    assert table_for(entries).predict(arch).outside_fit_range is False  # no range: never flagged
+    d = table_for(entries).data
+    for lo, hi, outside in ((ms * 0.5, ms * 2, False), (ms * 1.1, ms * 3, True), (ms * 0.2, ms * 0.9, True)):
+        path = tmp_path / "t.json"
+        save_lut({**d, "method": "fitted", "fit_range_ms": [lo, hi]}, path)
+        pred = LatencyTable.load(path).predict(arch)
+        assert pred.outside_fit_range is outside and pred.fit_range_ms == (lo, hi)
+        arch_path = tmp_path / "a.json"
+        arch.save(arch_path)
+        data = json.loads(cli("predict", arch_path, "--lut", path, "--json").stdout)
+        assert data["outside_fit_range"] is outside and data["fit_range_ms"] == [lo, hi]
+        text = cli("predict", arch_path, "--lut", path).stdout
+        assert ("the range of the networks this table was fitted on" in text) is outside
 
 
 # ---------------------------------------------------------------------- TuNAS import

@@ -8,7 +8,7 @@ from latbench.devices.cpu import CpuDevice
 from latbench.errors import BadInput
 from latbench.lut import LatencyTable
 from latbench.lut_build import PROBE_KEY, build_lut
-from latbench.profiling import arch_items, op_items, profile_items, sample_archs
+from latbench.profiling import arch_items, arch_key, op_items, profile_items, sample_archs
 from latbench.protocol import Protocol
 from latbench.spaces import get_space
 from latbench.store import ProfileStore
@@ -88,6 +88,23 @@ def test_fitted_table_fits_training_archs_better_than_isolated(profiled):
     assert fit.data["provenance"]["build"]["weighting"].startswith("relative")
     assert fit.data["provenance"]["build"]["archs"] == 10
     assert all(e["ms"] >= 0 for e in fit.data["entries"].values())
+    # the latency range of the training networks, for flagging extrapolation (predict)
+    measured = [store.results("arch")[arch_key(a)]["ms"] for a in train]
+    assert fit.fit_range_ms == (min(measured), max(measured)) and iso.fit_range_ms is None
+
+
+def test_validate_counts_archs_predicted_outside_the_fit_range(profiled, tmp_path):
+    from latbench.validation import validate_table
+
+    db, train = profiled
+    store = ProfileStore(db)
+    lut = build_lut(store, "fitted", "block", "proxylessnas")
+    preds = sorted(LatencyTable.from_dict(lut).predict(a).latency_ms for a in train)
+    lut["fit_range_ms"] = [preds[0], (preds[4] + preds[5]) / 2]  # the five slowest lie above it
+    report = validate_table(LatencyTable.from_dict(lut), get_space("proxylessnas"), train, store, tmp_path)
+    assert report["outside_fit_range"] == 5
+    rows = (tmp_path / "archs.csv").read_text().splitlines()[1:]
+    assert sum(int(r.rsplit(",", 1)[1]) for r in rows) == 5
 
 
 @pytest.mark.parametrize("granularity", ["block", "layer"])
@@ -160,6 +177,7 @@ def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
     assert json.loads((out / "report.json").read_text())["mape"] == report["mape"]
     rows = (out / "archs.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("indices,name,macs,predicted_ms,measured_ms")
+    assert rows[0].endswith(",outside_fit_range") and report["outside_fit_range"] == 0  # isolated: no range
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
