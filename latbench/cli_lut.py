@@ -40,12 +40,15 @@ def build_lut(db_path, method, granularity, prior, groups, space_name, fingerpri
     from .lut import save_lut
     from .lut_build import build_lut as build
     from .store import ProfileStore
+    from .validation import fit_noise_warning
 
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
     store = ProfileStore(db_path, fp_id=fingerprint)
     data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json)
     save_lut(data, output)
+    if warning := fit_noise_warning(data["provenance"].get("build")):
+        click.echo(warning, err=True)
     info = {"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"], "method": method,
             **({"prior": prior} if method == "fitted" else {}),
             "granularity": granularity, "spaces": data["spaces"], "build": data["provenance"].get("build")}

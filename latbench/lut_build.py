@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections import defaultdict
 
@@ -133,6 +134,7 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
     `prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
     from .lut import LatencyTable
     from .lut_fit import fit_network_latencies, fits_needed
+    from .validation import noise_mape
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
@@ -153,8 +155,11 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
         e.update({"ms": float(v), prior_field: float(prior_ms(k))})
         entries[k] = e
     measured = [res["ms"] for _, _, res in archs]
+    # the fit learns the training networks' round-to-round noise too (validation.fit_noise_warning)
+    noise = noise_mape([store.round_medians(key) for key, _, _ in archs])
     return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, **info,
                                            "weighting": "relative (rows / measured ms)",
+                                           "train_noise_mape_pct": None if math.isnan(noise) else noise,
                                            "fit_range_ms": [min(measured), max(measured)]}
 
 

@@ -113,6 +113,18 @@ def noise_warning(report: dict) -> str | None:
             f"a quieter machine or (cpu) --timing paired lower that")
 
 
+def fit_noise_warning(build_info: dict) -> str | None:
+    """One line for stderr when a fitted table's training networks were measured too noisily: the
+    fit learns their noise (on a noisy host, 5 → 15 rounds per network took a held-out MAPE from
+    2.2 to 1.6 %; benchmarks/RESULTS.md)."""
+    noise = (build_info or {}).get("train_noise_mape_pct")
+    if noise is None or not noise > NOISY_MAPE_PCT:
+        return None
+    return (f"latbench: warning: the {build_info.get('archs')} training networks' round-to-round noise alone is "
+            f"≈ {noise:.1f}% MAPE, and the fit learns it; rerun `latbench profile --archs ...` with more --rounds "
+            f"(it adds rounds to the stored networks)")
+
+
 def write_csv(rows: list, path) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))

@@ -8,6 +8,7 @@ from latbench.devices.cpu import CpuDevice
 from latbench.errors import BadInput
 from latbench.lut import LatencyTable
 from latbench.lut_build import PROBE_KEY, build_lut
+from latbench.ops import decompose
 from latbench.profiling import arch_items, arch_key, op_items, profile_items, sample_archs
 from latbench.protocol import Protocol
 from latbench.spaces import get_space
@@ -320,20 +321,53 @@ def test_isolated_tables_use_ops_measured_for_another_granularity_or_space(tmp_p
     assert build_lut(store, "isolated", "layer")["spaces"] == ["A", "B"]
 
 
+def _scripted_ops_store(path, space):
+    """A store with every block op of `space` at a random isolated time (seeded) and a zero probe."""
+    from latbench.devices.base import Sample
+
+    store = ProfileStore(path, {"device": "scripted"})
+    rng = np.random.default_rng(0)
+    iso = {op.key: float(rng.uniform(0.05, 1.0)) for op in space.ops("block")}
+    for key, ms in [(PROBE_KEY, 0.0), *iso.items()]:
+        store.register(key, "probe" if key == PROBE_KEY else "op", {"space": space.name, "granularity": "block"})
+        store.add_round(key, 0, Sample([ms] * 3))
+    return store, iso
+
+
+@pytest.mark.parametrize("spread,warned", [(0.02, True), (0.002, False)])
+def test_build_lut_warns_when_training_networks_are_noisy(tmp_path, cli, spread, warned):
+    """Two rounds per network at y·(1 ∓ d): the noise alone gives a perfect table a MAPE of exactly
+    d (validation.noise_mape), which the fit would learn; build-lut warns above 1 %."""
+    from latbench.devices.base import Sample
+
+    space = get_space("proxylessnas")
+    store, iso = _scripted_ops_store(tmp_path / "p.db", space)
+    for it in arch_items(sample_archs(space, 12, 0, "train"), "train"):
+        y = sum(iso[u.op.key] for u in decompose(it.target, "block"))
+        store.register(it.key, it.kind, it.meta)
+        store.add_round(it.key, 0, Sample([y * (1 - spread)] * 3))
+        store.add_round(it.key, 1, Sample([y * (1 + spread)] * 3))
+    store.close()
+    out = tmp_path / "f.json"
+    r = cli("build-lut", "--db", tmp_path / "p.db", "--method", "fitted", "--space", "proxylessnas", "-o", out)
+    assert r.returncode == 0, r.stderr
+    noise = LatencyTable.load(out).data["provenance"]["build"]["train_noise_mape_pct"]
+    assert noise == pytest.approx(spread * 100, rel=1e-9)
+    lines = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert len(lines) == int(warned)
+    if warned:
+        assert "12 training networks" in lines[0] and f"≈ {spread * 100:.1f}% MAPE" in lines[0]
+
+
 def test_fitted_prior_learns_the_level_and_a_cost_per_weight(tmp_path):
     """Whole networks that cost 1.2 × their isolated ops + 0.5 ms per million weights + 0.3 ms (ops
     alone keep their weights in cache, a network fetches them): the fit recovers s and γ and then
     predicts every network exactly."""
     from latbench.devices.base import Sample
-    from latbench.ops import decompose, op_features
+    from latbench.ops import op_features
 
     space = get_space("proxylessnas")
-    store = ProfileStore(tmp_path / "p.db", {"device": "scripted"})
-    rng = np.random.default_rng(0)
-    iso = {op.key: float(rng.uniform(0.05, 1.0)) for op in space.ops("block")}
-    for key, ms in [(PROBE_KEY, 0.0), *iso.items()]:
-        store.register(key, "probe" if key == PROBE_KEY else "op", {"space": "proxylessnas", "granularity": "block"})
-        store.add_round(key, 0, Sample([ms] * 3))
+    store, iso = _scripted_ops_store(tmp_path / "p.db", space)
 
     def true_ms(arch):
         ops = [u.op for u in decompose(arch, "block")]
