@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -11,6 +12,10 @@ from .protocol import Item, Protocol, run_items, shard
 from .store import ProfileStore
 
 ROLE_STREAMS = {"train": 1, "validate": 2}  # independent random streams: validation archs are held out
+# rounds added this long after an item's last one come from another sitting: the host's speed can step
+# between sittings (LiteRT networks 13.5 % apart a day later, benchmarks/RESULTS.md session 13), which
+# the protocol's interleaving does not spread out the way it spreads drift within one sitting
+RESUME_GAP_S = 3600.0
 
 
 def probe_item(granularity: str) -> Item:
@@ -70,6 +75,20 @@ def collect_node_profiles(device, items: list, store, progress: bool = True) -> 
     return done
 
 
+def stale_resume_warning(store, items: list, protocol: Protocol, now: float | None = None) -> str | None:
+    """One line when this run would add rounds to items whose newest round is over RESUME_GAP_S old."""
+    done, last = store.rounds_done(), store.last_round_times()
+    resumed = [last[it.key] for it in items if 0 < done.get(it.key, 0) < protocol.rounds]
+    if not resumed:
+        return None
+    age_s = (time.time() if now is None else now) - max(resumed)
+    if age_s < RESUME_GAP_S:
+        return None
+    return (f"latbench: warning: {store.path}: adding rounds to {len(resumed)} items last measured "
+            f"{age_s / 3600:.1f} h ago; a host's speed can differ between sittings, so their rounds will mix "
+            f"two speeds (a fresh --db measures everything together)")
+
+
 def profile_items(devices: list, items: list, db_path, protocol: Protocol, progress: bool = True,
                   node_profiles: bool = False) -> dict:
     """Measure `items` on one or more devices (disjoint shards in parallel threads) into `db_path`.
@@ -83,6 +102,8 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
             raise BadInput(f"{getattr(dev, 'serial', dev.name)}: device fingerprint differs from the first device's; "
                            "profile devices of different models or builds into different --db files")
     store = ProfileStore(db_path, fingerprint)  # checks the fingerprint before any thread starts
+    if warning := stale_resume_warning(store, items, protocol):
+        print(warning, file=sys.stderr)
     errors = []
 
     def work(i, dev, st, show):

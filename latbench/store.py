@@ -115,6 +115,10 @@ class ProfileStore:
         """{key: number of rounds stored}."""
         return dict(self.db.execute("SELECT key, COUNT(*) FROM rounds WHERE fp=? GROUP BY key", (self.fp,)))
 
+    def last_round_times(self) -> dict:
+        """{key: time.time() of its newest stored round}."""
+        return dict(self.db.execute("SELECT key, MAX(ts) FROM rounds WHERE fp=? GROUP BY key", (self.fp,)))
+
     def samples(self, key: str) -> tuple[list, list]:
         rows = self.db.execute("SELECT samples, runs_per_sample FROM rounds WHERE fp=? AND key=? ORDER BY round",
                                (self.fp, key)).fetchall()

@@ -86,6 +86,31 @@ def test_resume_continues_and_keeps_rows(tmp_path):
     assert dev3.calls == []  # nothing left to do
 
 
+def test_resuming_after_a_long_gap_warns_once(tmp_path, capsys):
+    import time
+
+    from latbench.profiling import RESUME_GAP_S, profile_items, stale_resume_warning
+
+    lat = {f"k{i}": 2.0 for i in range(4)}
+    db = tmp_path / "p.db"
+    profile_items([ScriptedDevice(lat)], items_for(lat), db, Protocol(rounds=1, runs=2), progress=False)
+    store = ProfileStore(db, ScriptedDevice(lat).fingerprint())
+    now = time.time()
+    assert stale_resume_warning(store, items_for(lat), Protocol(rounds=3), now) is None  # just measured
+    assert stale_resume_warning(store, items_for(lat), Protocol(rounds=1), now + 2 * RESUME_GAP_S) is None  # done
+    line = stale_resume_warning(store, items_for(lat), Protocol(rounds=3), now + 2 * RESUME_GAP_S)
+    assert "adding rounds to 4 items last measured 2.0 h ago" in line and str(db) in line and "\n" not in line
+    with store.db:  # the rounds were measured three hours ago
+        store.db.execute("UPDATE rounds SET ts = ts - ?", (3 * RESUME_GAP_S,))
+    store.close()
+    capsys.readouterr()
+    profile_items([ScriptedDevice(lat)], items_for(lat), db, Protocol(rounds=2, runs=2), progress=False)
+    err = capsys.readouterr().err
+    assert err.count("latbench: warning:") == 1 and "3.0 h ago" in err
+    profile_items([ScriptedDevice(lat)], items_for(lat), db, Protocol(rounds=3, runs=2), progress=False)
+    assert "warning" not in capsys.readouterr().err  # the last rounds are fresh again
+
+
 def test_noisy_items_are_remeasured(tmp_path):
     lat = {"quiet": 1.0, "noisy": 1.0}
     dev = ScriptedDevice(lat, noisy={"noisy"})
