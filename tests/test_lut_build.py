@@ -29,7 +29,6 @@ def profiled(tmp_path_factory):
 
 
 def _errors(table, archs, store):
-    from latbench.profiling import arch_key
     res = store.results("arch")
     return np.array([(table.predict(a).latency_ms - res[arch_key(a)]["ms"]) / res[arch_key(a)]["ms"] for a in archs])
 
@@ -286,7 +285,6 @@ def test_context_table_is_calibrated_to_end_to_end_times(profiled):
     entries = lut["entries"]
     assert all(e["ms"] == pytest.approx(e["node_ms"] * s) for e in entries.values())
     from latbench.ops import arch_op_keys
-    from latbench.profiling import arch_key
     res = store.results("arch")
     y = np.array([res[arch_key(a)]["ms"] for a in train])
     node_sum = np.array([sum(entries[k]["node_ms"] for k in arch_op_keys(a, "layer")) for a in train])
