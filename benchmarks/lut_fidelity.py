@@ -10,11 +10,15 @@ needs to keep the run within an hour per runtime — no latency of a held-out ar
 any table: only which ops exist in them). Training archs (context/fitted) come from the `train`
 random stream; the held-out archs are measured in the same interleaved rounds as the training
 archs (so host drift between two passes is not mistaken for table error) but never enter a table.
+With --extremes K the training set also holds the K fastest and K slowest of 3000 random archs
+(`profile --extremes`), ranked by the isolated block table of the ops profiled so far; their own
+ops are profiled after the ranking.
 
 Usage:
   python benchmarks/lut_fidelity.py --runtimes ort --spaces proxylessnas-enlarged,mobilenetv3-like
   python benchmarks/lut_fidelity.py --timing paired   # every measurement paired with the reference
   python benchmarks/lut_fidelity.py --timing paired --arch-rounds 15   # noisy host: each network known better
+  python benchmarks/lut_fidelity.py --timing paired --arch-rounds 15 --extremes 5   # + the space's ends
 Writes benchmarks/results/lut_fidelity.json (merged per runtime/space) and prints a table.
 Stores are kept in --workdir so a run can be resumed or extended (e.g. another runtime later).
 """
@@ -35,7 +39,7 @@ from latbench.devices.cpu import CpuDevice  # noqa: E402
 from latbench.lut import LatencyTable  # noqa: E402
 from latbench.lut_build import build_lut  # noqa: E402
 from latbench.ops import decompose  # noqa: E402
-from latbench.profiling import arch_items, op_item, probe_item, profile_items, sample_archs  # noqa: E402
+from latbench.profiling import arch_items, extreme_archs, op_item, probe_item, profile_items, sample_archs  # noqa: E402
 from latbench.protocol import Protocol  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
 from latbench.store import ProfileStore  # noqa: E402
@@ -57,10 +61,12 @@ def needed_op_items(space, archs, granularity):
 DEFAULT_ARCH_ROUNDS = 5
 
 
-def run_key(runtime, space_name, timing, arch_rounds) -> str:
-    """'torch-paired/mobilenetv3-like@15-arch-rounds': a run with other arch rounds is another record."""
+def run_key(runtime, space_name, timing, arch_rounds, extremes=0) -> str:
+    """'torch-paired/mobilenetv3-like@15-arch-rounds+5-extremes': a run with other arch rounds or extreme
+    training networks is another record."""
     key = f"{runtime}/{space_name}" if timing == "plain" else f"{runtime}-{timing}/{space_name}"
-    return key if arch_rounds == DEFAULT_ARCH_ROUNDS else f"{key}@{arch_rounds}-arch-rounds"
+    key = key if arch_rounds == DEFAULT_ARCH_ROUNDS else f"{key}@{arch_rounds}-arch-rounds"
+    return key if not extremes else f"{key}+{extremes}-extremes"
 
 
 def store_path(workdir, runtime, timing, space_name) -> Path:
@@ -68,7 +74,7 @@ def store_path(workdir, runtime, timing, space_name) -> Path:
 
 
 def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain",
-            remeasure_archs=False):
+            remeasure_archs=False, extremes=0):
     space = get_space(space_name)
     db = store_path(workdir, runtime, timing, space_name)
     dev = lambda: CpuDevice(runtime, core=core, timing=timing)  # noqa: E731
@@ -82,6 +88,14 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
         profile_items([dev()], items, db, protocol)
         timings[f"ops_{g}_s"] = round(time.perf_counter() - t, 1)
         timings[f"ops_{g}"] = len(items) - 1
+    if extremes:  # as `profile --extremes`: ranked by the isolated table, then their own ops profiled too
+        store = ProfileStore(db)
+        iso = LatencyTable.from_dict(build_lut(store, "isolated", "block", space.name))
+        store.close()
+        extra = extreme_archs(space, iso, extremes, seed, train + val)
+        for g in ("block", "layer"):
+            profile_items([dev()], needed_op_items(space, extra, g), db, protocol)
+        train = train + extra
     if remeasure_archs and db.exists():
         store = ProfileStore(db)
         store.drop_rounds("arch")
@@ -97,6 +111,7 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
     store = ProfileStore(db)
     meas = [r["ms"] for k, r in store.results("arch").items() if r.get("role") == "validate"]
     return {"runtime": runtime, "timing": timing, "space": space_name, "train_archs": n_train, "val_archs": n_val, "seed": seed,
+            "extreme_archs": 2 * extremes,
             "protocol": {"ops": protocol.as_dict(), "archs": arch_protocol.as_dict()}, "fingerprint": store.fingerprint,
             "val_latency_ms": {"min": min(meas), "max": max(meas)},
             "timings": timings, "wall_s": round(time.perf_counter() - t0, 1), "tables": table_rows(store, space, val)}
@@ -144,7 +159,8 @@ def rebuild_one(previous, runtime, space_name, workdir, timing="plain"):
 def print_rows(res):
     print(f"\n== cpu/{res['runtime']} ({res.get('timing', 'plain')} timing) {res['space']}: {res['val_archs']} held-out archs "
           f"({res['val_latency_ms']['min']:.2f}..{res['val_latency_ms']['max']:.2f} ms), "
-          f"{res['train_archs']} training archs, wall {res['wall_s']:.0f} s")
+          f"{res['train_archs']} training archs"
+          + (f" + {res['extreme_archs']} extreme ones" if res.get("extreme_archs") else "") + f", wall {res['wall_s']:.0f} s")
     nm = next((r["noise_mape_pct"] for r in res["tables"] if "noise_mape_pct" in r), None)
     if nm is not None:  # absent from runs recorded before it existed
         print(f"measurement noise alone would give a perfect table MAPE {nm:.2f}% (noise_mape_pct)")
@@ -182,6 +198,9 @@ def main():
     ap.add_argument("--results", default=str(RESULTS), help="JSON to merge results into (default %(default)s)")
     ap.add_argument("--arch-rounds", type=int, default=DEFAULT_ARCH_ROUNDS,
                     help="rounds per whole network (default %(default)s; another count is recorded under its own key)")
+    ap.add_argument("--extremes", type=int, default=0,
+                    help="also train on the K fastest and K slowest of 3000 random archs (as profile --extremes; "
+                         "recorded under its own key)")
     ap.add_argument("--remeasure-archs", action="store_true",
                     help="drop the stored whole-network rounds first (after changing how they are measured)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
@@ -201,14 +220,14 @@ def main():
         results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
-            key = run_key(rt, sp, args.timing, args.arch_rounds)
+            key = run_key(rt, sp, args.timing, args.arch_rounds, args.extremes)
             if args.tables_only:
                 if key not in results["runs"]:
                     raise SystemExit(f"--tables-only: no recorded run {key} in {out}")
                 res = rebuild_one(results["runs"][key], rt, sp, args.workdir, args.timing)
             else:
                 res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
-                              arch_protocol, args.core, args.timing, args.remeasure_archs)
+                              arch_protocol, args.core, args.timing, args.remeasure_archs, args.extremes)
             print_rows(res)
             # re-read before merging: another runtime's benchmark may have written meanwhile
             if out.exists():

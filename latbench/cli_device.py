@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -128,11 +129,15 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
 @click.option("--limit", type=click.IntRange(1), default=None, help="Profile only the first N ops (quick look).")
 @click.option("--archs", "n_archs", type=click.IntRange(1), default=None,
               help="Instead of ops: measure N random whole archs (+ per-node profiles) for context/fitted tables.")
+@click.option("--extremes", type=click.IntRange(0), default=0, show_default=True,
+              help="With --archs: also measure the K fastest and K slowest of 3000 random archs, ranked by the "
+                   "isolated table of the ops already in --db (--granularity), so a fitted table also learns "
+                   "the ends of the space instead of extrapolating there.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random archs (--archs).")
 @protocol_options
 @json_option
 def profile(device_name, runtime, core, batch, benchmark_model, timing, space_name, granularity, db_path, serials, gpus, limit,
-            n_archs, seed, rounds, runs, warmup, as_json):
+            n_archs, extremes, seed, rounds, runs, warmup, as_json):
     """Measure every op of a search space (or N random whole archs) into a resumable profile store.
 
     Interrupt it at any time (even kill -9): rerunning the same command continues where it stopped.
@@ -140,7 +145,7 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     \b
     Example:
       latbench profile --device cpu --runtime ort --space proxylessnas --db cpu-ort.db
-      latbench profile --device cpu --runtime ort --space proxylessnas --archs 200 --db cpu-ort.db
+      latbench profile --device cpu --runtime ort --space proxylessnas --archs 200 --extremes 5 --db cpu-ort.db
       latbench profile --device cpu --timing paired --space proxylessnas --db cpu-ort-paired.db  # noisy host
       latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
     """
@@ -148,6 +153,8 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     from .spaces import get_space
 
     space = get_space(space_name)
+    if extremes and not n_archs:
+        raise BadInput("--extremes: only with --archs (it adds the fastest and slowest archs to the random ones)")
     if device_name in ("pixel1", "android") and serials:
         devs = [make_device(device_name, runtime, core, batch, benchmark_model, serial=s, timing=timing) for s in serials]
     elif device_name == "gpu" and gpus:
@@ -161,7 +168,10 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     if db_path is None:
         db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
     if n_archs:
-        items = arch_items(sample_archs(space, n_archs, seed, "train"), role="train")
+        archs = sample_archs(space, n_archs, seed, "train")
+        if extremes:
+            archs += ranked_extremes(db_path, space, granularity, extremes, seed, archs)
+        items = arch_items(archs, role="train")
     else:
         items = op_items(space, granularity, limit)
     t0 = time.perf_counter()
@@ -169,6 +179,24 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
                         node_profiles=bool(n_archs))
     out["wall_s"] = round(time.perf_counter() - t0, 3)
     out.update(space=space.name, granularity=granularity)
-    what = f"{n_archs} random archs" if n_archs else f"ops ({granularity})"
+    what = (f"{n_archs} random archs" + (f" + {2 * extremes} extreme ones" if extremes else "")) if n_archs \
+        else f"ops ({granularity})"
     emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path} "
                        f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")
+
+
+def ranked_extremes(db_path, space, granularity: str, k: int, seed: int, exclude: list) -> list:
+    """profile --extremes: rank random archs by the isolated table of the ops in `db_path`."""
+    from .lut import LatencyTable
+    from .lut_build import build_lut
+    from .profiling import extreme_archs
+    from .store import ProfileStore
+
+    if not Path(db_path).exists():
+        raise BadInput(f"--extremes: {db_path}: no such profile store; profile the ops of {space.name} into it first")
+    store = ProfileStore(db_path)
+    try:
+        table = LatencyTable.from_dict(build_lut(store, "isolated", granularity, space.name))
+    finally:
+        store.close()
+    return extreme_archs(space, table, k, seed, exclude)

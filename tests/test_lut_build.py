@@ -9,7 +9,7 @@ from latbench.errors import BadInput
 from latbench.lut import LatencyTable
 from latbench.lut_build import PROBE_KEY, build_lut
 from latbench.ops import decompose
-from latbench.profiling import arch_items, arch_key, op_items, profile_items, sample_archs
+from latbench.profiling import arch_items, arch_key, extreme_archs, op_items, profile_items, sample_archs
 from latbench.protocol import Protocol
 from latbench.spaces import get_space
 from latbench.store import ProfileStore
@@ -180,6 +180,45 @@ def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
     assert rows[0].endswith(",outside_fit_range") and report["outside_fit_range"] == 0  # isolated: no range
     assert (out / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+def test_extreme_archs_are_the_ends_of_the_ranked_pool():
+    space, table = get_space("proxylessnas"), LatencyTable.load("lut_tables/pixel1-tunas-proxylessnas.json")
+    pool = sample_archs(space, 300, 4, "extremes")
+    ms = sorted(table.predict(a).latency_ms for a in pool)
+    got = extreme_archs(space, table, 3, 4, pool=300)
+    assert [table.predict(a).latency_ms for a in got] == pytest.approx(ms[:3] + ms[::-1][:3])  # fastest, slowest
+    skip = got[:1]  # an excluded arch (e.g. already a training arch) is not picked again
+    again = extreme_archs(space, table, 3, 4, exclude=skip, pool=300)
+    assert skip[0].indices not in [a.indices for a in again] and again[:2] == got[1:3]
+    assert len(extreme_archs(space, table, 5, 4, pool=3)) == 2  # k is capped at half the pool
+    assert not {tuple(a.indices) for a in got} & {tuple(a.indices) for a in sample_archs(space, 150, 4, "train")}
+
+
+def test_profile_extremes_adds_the_ends_of_the_space(profiled, tmp_path, cli):
+    """profile --archs 2 --extremes 2 ranks 3000 random archs by the store's isolated table: the 4 extra
+    training networks lie beyond every uniform random training network (which seldom reach the ends)."""
+    import shutil
+
+    db = tmp_path / "copy.db"
+    shutil.copy(profiled[0], db)
+    res = cli("profile", "--device", "cpu", "--runtime", "ort", "--space", "proxylessnas", "--archs", "2",
+              "--extremes", "2", "--rounds", "1", "--runs", "2", "--warmup", "1", "--db", db, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["items"] == 6
+    store = ProfileStore(db)
+    iso = LatencyTable.from_dict(build_lut(store, "isolated", "block", "proxylessnas"))
+    space = get_space("proxylessnas")
+    train = {k for k, m in store.items("arch").items() if m["role"] == "train"}
+    store.close()
+    random2 = sample_archs(space, 2, 0, "train")  # the fixture's first two: already measured
+    new = train - {arch_key(a) for a in profiled[1]}
+    extra = [a for a in sample_archs(space, 3000, 0, "extremes") if arch_key(a) in new]
+    assert {arch_key(a) for a in extra} == new and len(extra) == 4
+    pool = sorted(iso.predict(a).latency_ms for a in sample_archs(space, 3000, 0, "extremes"))
+    assert sorted(iso.predict(a).latency_ms for a in extra) == pytest.approx(pool[:2] + pool[-2:])
+    uniform = [iso.predict(a).latency_ms for a in profiled[1] + random2]
+    assert pool[1] < min(uniform) and pool[-2] > max(uniform)
 
 
 def test_validation_archs_are_held_out():

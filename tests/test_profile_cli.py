@@ -136,6 +136,18 @@ def test_profile_bad_input(cli, tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
 
 
+def test_profile_extremes_bad_input(cli, tmp_path, ort_db):
+    res = cli(*BASE, "--extremes", "2", "--db", tmp_path / "x.db")
+    one_line_error(res, "--extremes", "only with --archs")
+    missing = tmp_path / "none.db"
+    res = cli(*BASE, "--archs", "2", "--extremes", "1", "--db", missing)
+    one_line_error(res, "--extremes", str(missing), "profile the ops")
+    assert not missing.exists()  # nothing created
+    res = cli(*BASE, "--archs", "2", "--extremes", "1", "--granularity", "layer", "--db", ort_db[0])
+    one_line_error(res, str(ort_db[0]), "no layer-granularity op measurements")  # only block ops stored
+    assert not [k for k, _ in rows_of(ort_db[0]) if k.startswith("arch:")]  # nothing measured
+
+
 def test_profile_kill_9_and_resume(cli, tmp_path):
     """kill -9 mid-run loses at most the round in flight; the rerun measures only what is missing."""
     db = tmp_path / "killed.db"
