@@ -170,7 +170,7 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     if n_archs:
         archs = sample_archs(space, n_archs, seed, "train")
         if extremes:
-            archs += ranked_extremes(db_path, space, granularity, extremes, seed, archs)
+            archs += ranked_extremes(db_path, devs[0].fingerprint(), space, granularity, extremes, seed, archs)
         items = arch_items(archs, role="train")
     else:
         items = op_items(space, granularity, limit)
@@ -185,8 +185,8 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
                        f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")
 
 
-def ranked_extremes(db_path, space, granularity: str, k: int, seed: int, exclude: list) -> list:
-    """profile --extremes: rank random archs by the isolated table of the ops in `db_path`."""
+def ranked_extremes(db_path, fingerprint: dict, space, granularity: str, k: int, seed: int, exclude: list) -> list:
+    """profile --extremes: rank random archs by the isolated table of this device's ops in `db_path`."""
     from .lut import LatencyTable
     from .lut_build import build_lut
     from .profiling import extreme_archs
@@ -194,7 +194,7 @@ def ranked_extremes(db_path, space, granularity: str, k: int, seed: int, exclude
 
     if not Path(db_path).exists():
         raise BadInput(f"--extremes: {db_path}: no such profile store; profile the ops of {space.name} into it first")
-    store = ProfileStore(db_path)
+    store = ProfileStore(db_path, fingerprint)
     try:
         table = LatencyTable.from_dict(build_lut(store, "isolated", granularity, space.name))
     finally:
