@@ -39,7 +39,7 @@ from latbench.devices.cpu import CpuDevice  # noqa: E402
 from latbench.lut import LatencyTable  # noqa: E402
 from latbench.lut_build import build_lut  # noqa: E402
 from latbench.ops import decompose  # noqa: E402
-from latbench.profiling import arch_items, extreme_archs, op_item, probe_item, profile_items, sample_archs  # noqa: E402
+from latbench.profiling import arch_items, op_item, probe_item, profile_items, ranked_extremes, sample_archs  # noqa: E402
 from latbench.protocol import Protocol  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
 from latbench.store import ProfileStore  # noqa: E402
@@ -89,10 +89,7 @@ def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_p
         timings[f"ops_{g}_s"] = round(time.perf_counter() - t, 1)
         timings[f"ops_{g}"] = len(items) - 1
     if extremes:  # as `profile --extremes`: ranked by the isolated table, then their own ops profiled too
-        store = ProfileStore(db)
-        iso = LatencyTable.from_dict(build_lut(store, "isolated", "block", space.name))
-        store.close()
-        extra = extreme_archs(space, iso, extremes, seed, train + val)
+        extra = ranked_extremes(db, dev().fingerprint(), space, "block", extremes, seed, train + val)
         for g in ("block", "layer"):
             profile_items([dev()], needed_op_items(space, extra, g), db, protocol)
         train = train + extra

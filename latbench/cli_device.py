@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 
@@ -149,7 +148,7 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
       latbench profile --device cpu --timing paired --space proxylessnas --db cpu-ort-paired.db  # noisy host
       latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
     """
-    from .profiling import arch_items, op_items, profile_items, sample_archs
+    from .profiling import arch_items, op_items, profile_items, ranked_extremes, sample_archs
     from .spaces import get_space
 
     space = get_space(space_name)
@@ -184,19 +183,3 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path} "
                        f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")
 
-
-def ranked_extremes(db_path, fingerprint: dict, space, granularity: str, k: int, seed: int, exclude: list) -> list:
-    """profile --extremes: rank random archs by the isolated table of this device's ops in `db_path`."""
-    from .lut import LatencyTable
-    from .lut_build import build_lut
-    from .profiling import extreme_archs
-    from .store import ProfileStore
-
-    if not Path(db_path).exists():
-        raise BadInput(f"--extremes: {db_path}: no such profile store; profile the ops of {space.name} into it first")
-    store = ProfileStore(db_path, fingerprint)
-    try:
-        table = LatencyTable.from_dict(build_lut(store, "isolated", granularity, space.name))
-    finally:
-        store.close()
-    return extreme_archs(space, table, k, seed, exclude)

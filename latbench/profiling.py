@@ -4,10 +4,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .arch import format_indices
+from .errors import BadInput
 from .protocol import Item, Protocol, run_items, shard
 from .store import ProfileStore
 
@@ -72,6 +74,21 @@ def extreme_archs(space, table, k: int, seed: int, exclude=(), pool: int = EXTRE
     return [cands[i] for i in list(order[:k]) + list(order[len(order) - k:][::-1])]
 
 
+def ranked_extremes(db_path, fingerprint: dict, space, granularity: str, k: int, seed: int, exclude: list) -> list:
+    """`profile --extremes`: extreme_archs ranked by the isolated table of this device's ops in `db_path`."""
+    from .lut import LatencyTable
+    from .lut_build import build_lut
+
+    if not Path(db_path).exists():
+        raise BadInput(f"--extremes: {db_path}: no such profile store; profile the ops of {space.name} into it first")
+    store = ProfileStore(db_path, fingerprint)
+    try:
+        table = LatencyTable.from_dict(build_lut(store, "isolated", granularity, space.name))
+    finally:
+        store.close()
+    return extreme_archs(space, table, k, seed, exclude)
+
+
 def collect_node_profiles(device, items: list, store, progress: bool = True) -> int:
     """Per-node profiles of whole archs (for context tables), resumable; 0 when the runtime has none."""
     from tqdm import tqdm
@@ -112,7 +129,6 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
     fingerprint = devices[0].fingerprint()
     for dev in devices[1:]:
         if dev.fingerprint() != fingerprint:
-            from .errors import BadInput
             raise BadInput(f"{getattr(dev, 'serial', dev.name)}: device fingerprint differs from the first device's; "
                            "profile devices of different models or builds into different --db files")
     store = ProfileStore(db_path, fingerprint)  # checks the fingerprint before any thread starts
