@@ -182,4 +182,3 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
         else f"ops ({granularity})"
     emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path} "
                        f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")
-
