@@ -18,8 +18,13 @@ PRIOR_GROUPS = ("auto", "one", "one+size", "kind", "kind+size", "kind-resolution
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), required=True, help="Profile store to read.")
 @click.option("--method", type=click.Choice(["isolated", "context", "fitted"]), default="isolated", show_default=True)
 @click.option("--granularity", type=click.Choice(["block", "layer"]), default="block", show_default=True)
-@click.option("--prior", type=click.Choice(["isolated", "context"]), default="isolated", show_default=True,
-              help="fitted only: the table the fit is regularised toward (context needs node profiles).")
+@click.option("--prior", type=click.Choice(["isolated", "context"]), default=None,
+              help="fitted only: the table of this store the fit is regularised toward (context needs node "
+                   "profiles)  [default: isolated]")
+@click.option("--prior-lut", "prior_lut", default=None,
+              help="fitted only, instead of --prior: an existing table (LUT file or shipped name, same "
+                   "granularity) to fit toward; the store then needs whole networks only (profile --archs 30): "
+                   "recalibrates a table built in another sitting or on a similar device.")
 @click.option("--prior-groups", "groups", type=click.Choice(PRIOR_GROUPS), default=None,
               help="fitted only: fit the prior's level with one factor, one per op kind, or one per op kind and "
                    "resolution; +size: the level also changes with the op's own time  [default: auto, the one "
@@ -28,7 +33,7 @@ PRIOR_GROUPS = ("auto", "one", "one+size", "kind", "kind+size", "kind-resolution
 @click.option("--fingerprint", default=None, help="Fingerprint id, when the store holds several.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="LUT file to write.")
 @json_option
-def build_lut(db_path, method, granularity, prior, groups, space_name, fingerprint, output, as_json):
+def build_lut(db_path, method, granularity, prior, prior_lut, groups, space_name, fingerprint, output, as_json):
     """Build a latbench-lut/1 table from a profile store.
 
     \b
@@ -36,24 +41,38 @@ def build_lut(db_path, method, granularity, prior, groups, space_name, fingerpri
       latbench build-lut --db cpu-ort.db --method isolated -o cpu-ort.lut.json
       latbench build-lut --db cpu-ort.db --method fitted --space proxylessnas -o fitted.json
       latbench build-lut --db cpu-ort.db --method fitted --prior context --granularity layer -o f.json
+      latbench build-lut --db today.db --method fitted --prior-lut fitted.json -o today.json
     """
     from .lut import save_lut
     from .lut_build import build_lut as build
+    from .lut_files import load_table
     from .store import ProfileStore
     from .validation import fit_noise_warning
 
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
+    table = load_table(prior_lut) if prior_lut else None
     store = ProfileStore(db_path, fp_id=fingerprint)
-    data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json)
+    data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json,
+                 prior_table=table)
     save_lut(data, output)
-    if warning := fit_noise_warning(data["provenance"].get("build")):
+    build_info = data["provenance"].get("build") or {}
+    if warning := fit_noise_warning(build_info):
         click.echo(warning, err=True)
+    if table is not None and (differ := _fingerprint_differences(table.data["device"], store.fingerprint)):
+        click.echo(f"note: --prior-lut {prior_lut} was measured with another {', '.join(differ)} than --db "
+                   f"(a transfer: its fitted level absorbs the difference, its per-op shape is kept)", err=True)
+    toward = prior_lut if prior_lut else build_info.get("prior")
     info = {"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"], "method": method,
-            **({"prior": prior} if method == "fitted" else {}),
-            "granularity": granularity, "spaces": data["spaces"], "build": data["provenance"].get("build")}
+            **({"prior": build_info["prior"]} if method == "fitted" else {}),
+            "granularity": granularity, "spaces": data["spaces"], "build": build_info}
     emit(info, as_json, f"wrote {output}: {len(data['entries'])} entries, base {data['base_ms']:.4f} ms "
-                        f"({method}{f' toward {prior}' if method == 'fitted' else ''}, {granularity})")
+                        f"({method}{f' toward {toward}' if method == 'fitted' else ''}, {granularity})")
+
+
+def _fingerprint_differences(a: dict, b: dict) -> list:
+    """The identity fields (device, model, runtime, batch, timing) two device fingerprints disagree on."""
+    return [f for f in ("device", "model", "runtime", "batch", "timing") if a.get(f) != b.get(f)]
 
 
 @main.command()

@@ -18,7 +18,8 @@
   The prior is the isolated table (DESIGN §6) or, with `prior="context"`, the context table:
   where a runtime fuses across op boundaries (ONNX Runtime layer entries run ~40 % over) the
   context table is the better starting point and the end-to-end fit corrects what the profiler's
-  view misses.
+  view misses. With `prior_table`, an existing table (built in an earlier sitting, or shipped) is
+  the prior and the store needs whole networks only: a few measured now recalibrate its level.
 """
 from __future__ import annotations
 
@@ -129,9 +130,10 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
 
 
 def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: float, space: str | None = None,
-                   prior_name: str = "isolated", groups: str = "auto", progress: bool = False):
+                   prior_name: str = "isolated", groups: str = "auto", progress: bool = False, prior_table=None):
     """Ridge regression of whole-network latencies toward a prior table (lut_fit; `prior_entries` /
-    `prior_base`: the isolated table, or the context table for `prior_name="context"`)."""
+    `prior_base`: the isolated table, the context table for `prior_name="context"`, or a loaded
+    table's own for `prior_table`, which then also estimates the keys it lacks)."""
     from .lut import LatencyTable
     from .lut_fit import fit_network_latencies, fits_needed
     from .validation import noise_mape
@@ -140,8 +142,9 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
     if len(archs) < 5:
         raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
                        "(run `latbench profile --archs N`)")
-    prior_table = LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=prior_name,
-                                     spaces=[], base_ms=prior_base, entries=prior_entries, provenance_info={}))
+    prior_table = prior_table or LatencyTable.from_dict(make_lut(
+        device={}, runtime="", batch=1, granularity=granularity, method=prior_name, spaces=[], base_ms=prior_base,
+        entries=prior_entries, provenance_info={}))
     prior_ms = functools.cache(lambda k: prior_table.op_ms(k)[0])  # read by the fit and for the entries
     bar = _fit_progress(fits_needed(len(archs), groups), progress)
     keys, times, intercept, scaled_prior, info = fit_network_latencies(
@@ -173,21 +176,26 @@ def _arch_spaces(store, space):
     return [space] if space else sorted({r.get("space") for r in store.results("arch").values() if r.get("space")})
 
 
-def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str = "isolated",
-              groups: str | None = None, progress: bool = False) -> dict:
-    """A latbench-lut/1 dict; fitted only: `prior`, the table the fit is regularised toward, and
-    `groups`, how the prior's level is fitted (lut_fit.GROUPINGS, default auto: by cross-validation)."""
+def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str | None = None,
+              groups: str | None = None, progress: bool = False, prior_table=None) -> dict:
+    """A latbench-lut/1 dict; fitted only: `prior`, the table of this store the fit is regularised
+    toward (default isolated), or `prior_table`, a loaded LatencyTable instead (e.g. from an earlier
+    sitting: this store's networks recalibrate it), and `groups`, how the prior's level is fitted
+    (lut_fit.GROUPINGS, default auto: by cross-validation)."""
     from .lut_fit import GROUPING_CHOICES
 
-    if prior not in PRIORS:
-        raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
-    if prior != "isolated" and method != "fitted":
-        raise BadInput(f"--prior {prior}: only the fitted method has a prior (got --method {method})")
     if groups is not None and method != "fitted":
         raise BadInput(f"--prior-groups {groups}: only the fitted method has a prior (got --method {method})")
     groups = groups or "auto"
     if groups not in GROUPING_CHOICES:
         raise BadInput(f"--prior-groups: expected one of {', '.join(GROUPING_CHOICES)}, got {groups!r}")
+    if prior_table is not None:
+        return _build_toward_table(store, method, granularity, space, prior, groups, progress, prior_table)
+    prior = prior or "isolated"
+    if prior not in PRIORS:
+        raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
+    if prior != "isolated" and method != "fitted":
+        raise BadInput(f"--prior {prior}: only the fitted method has a prior (got --method {method})")
     spaces = [space] if space else None
     uses_isolated = method == "isolated" or (method == "fitted" and prior == "isolated")
     iso_entries, overhead, used = isolated_entries(store, granularity, spaces) if uses_isolated else ({}, 0.0, [])
@@ -208,9 +216,31 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
                                              progress=progress)
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
+    return _store_lut(store, granularity, method, used, base, entries, info)
+
+
+def _store_lut(store, granularity, method, spaces, base, entries, info) -> dict:
+    """The latbench-lut/1 dict of a table built from `store` (its device fingerprint, the build info)."""
     fp = store.fingerprint
     # a fitted table is trusted inside the latency range of the networks it was fitted on (LatencyTable)
     extra = {"fit_range_ms": info.pop("fit_range_ms")} if "fit_range_ms" in info else {}
     return make_lut(device=fp, runtime=fp.get("runtime", ""), batch=fp.get("batch", 1), granularity=granularity,
-                    method=method, spaces=used, base_ms=base, entries=entries, fingerprint_id=store.fp,
+                    method=method, spaces=spaces, base_ms=base, entries=entries, fingerprint_id=store.fp,
                     provenance_info=provenance(store=str(store.path), build=info), **extra)
+
+
+def _build_toward_table(store, method, granularity, space, prior, groups, progress, table) -> dict:
+    """A fitted table from this store's whole networks toward an existing table (`--prior-lut`)."""
+    src = table.source
+    if method != "fitted":
+        raise BadInput(f"--prior-lut {src}: only the fitted method has a prior (got --method {method})")
+    if prior is not None:
+        raise BadInput(f"--prior-lut {src} and --prior {prior}: give one prior, not both")
+    if table.granularity != granularity:
+        raise BadInput(f"--prior-lut {src}: a {table.granularity}-granularity table, but --granularity {granularity}")
+    entries, base, info = fitted_entries(store, granularity, table.data["entries"], table.base_ms, space,
+                                         prior_name="lut", groups=groups, progress=progress, prior_table=table)
+    info["prior_lut"] = {"source": src, "method": table.data["method"], "base_ms": table.base_ms,
+                         "device": table.data["device"], "created": table.data["provenance"].get("created")}
+    spaces = sorted(set(table.data["spaces"]) | set(_arch_spaces(store, space)))
+    return _store_lut(store, granularity, method, spaces, base, entries, info)

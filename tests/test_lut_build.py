@@ -421,3 +421,67 @@ def test_fitted_prior_learns_the_level_and_a_cost_per_weight(tmp_path):
     table = LatencyTable.from_dict(lut)
     for arch in sample_archs(space, 5, 0, "validate"):  # networks the fit never saw
         assert table.predict(arch).latency_ms == pytest.approx(true_ms(arch), rel=1e-6)
+
+
+def _recalibration_stores(tmp_path, n_now=20, now_fingerprint=None):
+    """An isolated table saved from one sitting (old.json) and a store of `n_now` networks measured in a
+    later one, when every network costs 1.15 × the old table's prediction + 0.1 ms; (old table, truth)."""
+    from latbench.devices.base import Sample
+    from latbench.lut import save_lut
+
+    space = get_space("proxylessnas")
+    store, _ = _scripted_ops_store(tmp_path / "old.db", space)
+    old = build_lut(store, "isolated", "block", "proxylessnas")
+    save_lut(old, tmp_path / "old.json")
+    old_table = LatencyTable.from_dict(old)
+
+    def truth(arch):
+        return 1.15 * old_table.predict(arch).latency_ms + 0.1
+
+    now = ProfileStore(tmp_path / "now.db", now_fingerprint or {"device": "scripted"})
+    for it in arch_items(sample_archs(space, n_now, 0, "train"), "train"):
+        now.register(it.key, it.kind, it.meta)
+        now.add_round(it.key, 0, Sample([truth(it.target)] * 3))
+    now.close()
+    return old, truth
+
+
+@pytest.mark.parametrize("now_runtime", [None, "tflite"])
+def test_fitted_table_toward_an_earlier_table_recalibrates_it(tmp_path, cli, now_runtime):
+    """--prior-lut: a store without a single op, only 20 networks measured now, refits an earlier
+    sitting's table to the host's new speed; every other network is then predicted exactly. A table
+    of another runtime is allowed (a transfer) with a note."""
+    old, truth = _recalibration_stores(tmp_path, now_fingerprint={"device": "scripted", "runtime": now_runtime})
+    out = tmp_path / "now.json"
+    r = cli("build-lut", "--db", tmp_path / "now.db", "--method", "fitted", "--prior-lut", tmp_path / "old.json",
+            "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["prior"] == "lut"
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: --prior-lut")]
+    assert len(notes) == (1 if now_runtime else 0) and all("another runtime than --db" in n for n in notes)
+    table = LatencyTable.load(out)
+    build = table.data["provenance"]["build"]
+    assert build["prior"] == "lut" and build["archs"] == 20 and build["prior_scale"] == pytest.approx(1.15, rel=1e-6)
+    assert build["prior_lut"]["source"] == str(tmp_path / "old.json") and build["prior_lut"]["method"] == "isolated"
+    assert set(table.data["entries"]) == set(old["entries"]) and table.data["spaces"] == ["proxylessnas"]
+    assert all("lut_ms" in e for e in table.data["entries"].values())
+    for arch in sample_archs(get_space("proxylessnas"), 5, 0, "validate"):  # networks neither sitting measured
+        assert table.predict(arch).latency_ms == pytest.approx(truth(arch), rel=1e-6)
+        assert LatencyTable.from_dict(old).predict(arch).latency_ms < truth(arch) / 1.1
+
+
+def test_prior_lut_bad_input(tmp_path, cli):
+    _recalibration_stores(tmp_path, n_now=6)
+    (tmp_path / "bad.json").write_text("{not json")
+    base = ("build-lut", "--db", tmp_path / "now.db", "-o", tmp_path / "x.json")
+    for extra, message in [
+        (("--method", "isolated", "--prior-lut", tmp_path / "old.json"), "only the fitted method has a prior"),
+        (("--method", "fitted", "--prior", "context", "--prior-lut", tmp_path / "old.json"), "give one prior, not both"),
+        (("--method", "fitted", "--granularity", "layer", "--prior-lut", tmp_path / "old.json"),
+         "a block-granularity table, but --granularity layer"),
+        (("--method", "fitted", "--prior-lut", tmp_path / "bad.json"), "bad.json: malformed JSON at line 1"),
+        (("--method", "fitted", "--prior-lut", tmp_path / "none.json"), "none.json: cannot read"),
+    ]:
+        r = cli(*base, *extra)
+        assert r.returncode == 2 and message in r.stderr, (extra, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
