@@ -51,7 +51,7 @@ def build_lut(db_path, method, granularity, prior, prior_lut, groups, space_name
 
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
-    table = load_table(prior_lut) if prior_lut else None
+    table = load_table(prior_lut, "--prior-lut") if prior_lut else None
     store = ProfileStore(db_path, fp_id=fingerprint)
     data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json,
                  prior_table=table)

@@ -481,6 +481,8 @@ def test_prior_lut_bad_input(tmp_path, cli):
          "a block-granularity table, but --granularity layer"),
         (("--method", "fitted", "--prior-lut", tmp_path / "bad.json"), "bad.json: malformed JSON at line 1"),
         (("--method", "fitted", "--prior-lut", tmp_path / "none.json"), "none.json: cannot read"),
+        (("--method", "fitted", "--prior-lut", "nosuch"), "--prior-lut: nosuch: no such file and no shipped table"),
+        (("--method", "fitted", "--prior-lut", "pixel1-tunas-proxylessnas"), "a tunas-layer-granularity table, but"),
     ]:
         r = cli(*base, *extra)
         assert r.returncode == 2 and message in r.stderr, (extra, r.stderr)
