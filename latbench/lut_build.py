@@ -129,12 +129,18 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
     return (float(scale), float(base)) if scale > 0 else (None, None)
 
 
-def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: float, space: str | None = None,
-                   prior_name: str = "isolated", groups: str = "auto", progress: bool = False, prior_table=None):
-    """Ridge regression of whole-network latencies toward a prior table (lut_fit; `prior_entries` /
-    `prior_base`: the isolated table, the context table for `prior_name="context"`, or a loaded
-    table's own for `prior_table`, which then also estimates the keys it lacks)."""
+def _entries_table(entries: dict, base: float, granularity: str, method: str):
+    """This store's isolated or context entries as a LatencyTable (a fit's prior: it also estimates missing keys)."""
     from .lut import LatencyTable
+
+    return LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=method,
+                                           spaces=[], base_ms=base, entries=entries, provenance_info={}))
+
+
+def fitted_entries(store, granularity: str, prior_table, space: str | None = None, prior_name: str = "isolated",
+                   groups: str = "auto", progress: bool = False):
+    """Ridge regression of whole-network latencies toward `prior_table` (lut_fit; a LatencyTable: this
+    store's isolated table, its context table for `prior_name="context"`, or a loaded one for "lut")."""
     from .lut_fit import fit_network_latencies, fits_needed
     from .validation import noise_mape
 
@@ -142,9 +148,7 @@ def fitted_entries(store, granularity: str, prior_entries: dict, prior_base: flo
     if len(archs) < 5:
         raise BadInput(f"{store.path}: fitted tables need ≥ 5 whole-network measurements, found {len(archs)} "
                        "(run `latbench profile --archs N`)")
-    prior_table = prior_table or LatencyTable.from_dict(make_lut(
-        device={}, runtime="", batch=1, granularity=granularity, method=prior_name, spaces=[], base_ms=prior_base,
-        entries=prior_entries, provenance_info={}))
+    prior_entries, prior_base = prior_table.data["entries"], prior_table.base_ms
     prior_ms = functools.cache(lambda k: prior_table.op_ms(k)[0])  # read by the fit and for the entries
     bar = _fit_progress(fits_needed(len(archs), groups), progress)
     keys, times, intercept, scaled_prior, info = fit_network_latencies(
@@ -207,13 +211,13 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
         entries, base, info = context_entries(store, granularity, space)
         used = _arch_spaces(store, space)
     elif method == "fitted" and prior == "context":
-        ctx_entries, ctx_base, _ = context_entries(store, granularity, space)
-        entries, base, info = fitted_entries(store, granularity, ctx_entries, ctx_base, space, prior_name="context",
+        ctx_table = _entries_table(*context_entries(store, granularity, space)[:2], granularity, "context")
+        entries, base, info = fitted_entries(store, granularity, ctx_table, space, prior_name="context",
                                              groups=groups, progress=progress)
         used = _arch_spaces(store, space)
     elif method == "fitted":
-        entries, base, info = fitted_entries(store, granularity, iso_entries, overhead, space, groups=groups,
-                                             progress=progress)
+        iso_table = _entries_table(iso_entries, overhead, granularity, "isolated")
+        entries, base, info = fitted_entries(store, granularity, iso_table, space, groups=groups, progress=progress)
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
     return _store_lut(store, granularity, method, used, base, entries, info)
@@ -238,8 +242,8 @@ def _build_toward_table(store, method, granularity, space, prior, groups, progre
         raise BadInput(f"--prior-lut {src} and --prior {prior}: give one prior, not both")
     if table.granularity != granularity:
         raise BadInput(f"--prior-lut {src}: a {table.granularity}-granularity table, but --granularity {granularity}")
-    entries, base, info = fitted_entries(store, granularity, table.data["entries"], table.base_ms, space,
-                                         prior_name="lut", groups=groups, progress=progress, prior_table=table)
+    entries, base, info = fitted_entries(store, granularity, table, space, prior_name="lut", groups=groups,
+                                         progress=progress)
     info["prior_lut"] = {"source": src, "method": table.data["method"], "base_ms": table.base_ms,
                          "device": table.data["device"], "created": table.data["provenance"].get("created")}
     spaces = sorted(set(table.data["spaces"]) | set(_arch_spaces(store, space)))
