@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from latbench.devices.hostinfo import cpu_model  # noqa: E402
-from latbench.latency_model import LatencyModel  # noqa: E402
-from latbench.lut_files import load_table  # noqa: E402
+from latbench.lut.latency_model import LatencyModel  # noqa: E402
+from latbench.lut.files import load_table  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
 from latbench.spaces.tunas import TUNAS_SPACES  # noqa: E402
 

@@ -37,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latbench.devices import hostinfo  # noqa: E402
 from latbench.devices.cpu import CpuDevice  # noqa: E402
 from latbench.lut import LatencyTable  # noqa: E402
-from latbench.lut_build import build_lut  # noqa: E402
+from latbench.lut.build import build_lut  # noqa: E402
 from latbench.ops import decompose  # noqa: E402
-from latbench.profiling import arch_items, op_item, probe_item, profile_items, ranked_extremes, sample_archs  # noqa: E402
-from latbench.protocol import Protocol  # noqa: E402
+from latbench.lut.extremes import ranked_extremes  # noqa: E402
+from latbench.measure.profiling import arch_items, op_item, probe_item, profile_items, sample_archs  # noqa: E402
+from latbench.measure.protocol import Protocol  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
-from latbench.store import ProfileStore  # noqa: E402
+from latbench.measure.store import ProfileStore  # noqa: E402
 from latbench.validation import NOISY_MAPE_PCT, validate_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lut_fidelity.json"

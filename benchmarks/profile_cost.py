@@ -1,7 +1,7 @@
 """Profiling cost (DESIGN §10): wall time to profile a whole search space on `cpu`, per runtime.
 
 For each runtime (ort, torch, tflite) the whole space's ops (default: `proxylessnas`, block
-granularity, plus the overhead probe) are profiled with latbench.profiling.profile_items and the
+granularity, plus the overhead probe) are profiled with latbench.measure.profiling.profile_items and the
 default Protocol into a fresh profile store in a temp dir, twice:
 
 - cold: a fresh, empty model cache (LATBENCH_CACHE), so every model is built/converted;
@@ -48,9 +48,9 @@ def machine() -> dict:
 def run_once(runtime: str, space, granularity: str, limit, db: Path, cprofile_to: Path | None = None) -> dict:
     """One profile of the space into a fresh store `db`; LATBENCH_CACHE is set by the caller."""
     from latbench.devices import get_device
-    from latbench.profiling import op_items, profile_items
-    from latbench.protocol import Protocol
-    from latbench.store import ProfileStore
+    from latbench.measure.profiling import op_items, profile_items
+    from latbench.measure.protocol import Protocol
+    from latbench.measure.store import ProfileStore
 
     dev = get_device("cpu", runtime)
     items = op_items(space, granularity, limit)
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['runtime']:8}{r['cache']:6}{r['ops']:>5}{r['rounds']:>8}{r['wall_s']:>9.1f}{r['timed_s']:>9.1f}"
               f"{r['warmup_s']:>10.1f}{r['other_s']:>9.1f}{r['ratio']:>12.2f}{r['wall_per_op_s']:>7.2f}")
-    from latbench.protocol import Protocol
+    from latbench.measure.protocol import Protocol
 
     goals = {}
     for r in rows:

@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     summary = summarise(done, spaces)
     print_table(done, summary, info)
     print(f"\ntotal wall time {info['total_wall_s']:.0f} s")
-    from latbench.arch import atomic_write_text
+    from latbench.fileio import atomic_write_text
 
     report = {"benchmark": "search_target", "machine": info,
               "settings": {k: v for k, v in vars(args).items() if k != "worker"}, "summary": summary, "runs": done}

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from latbench.store import ProfileStore  # noqa: E402
+from latbench.measure.store import ProfileStore  # noqa: E402
 
 
 def network_times(path, role):

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latbench.devices import hostinfo  # noqa: E402
 from latbench.devices.cpu import CpuDevice  # noqa: E402
 from latbench.ops import decompose  # noqa: E402
-from latbench.protocol import Item, Protocol, run_items  # noqa: E402
+from latbench.measure.protocol import Item, Protocol, run_items  # noqa: E402
 from latbench.references import resolve_arch  # noqa: E402
-from latbench.store import ProfileStore  # noqa: E402
+from latbench.measure.store import ProfileStore  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "timing_stability.json"
 NETWORKS = ("mobilenetv2", "proxylessnas-mobile", "mobilenetv3-large")

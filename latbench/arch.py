@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadInput
+from .fileio import atomic_write_text
 
 FORMAT = "latbench-arch/1"
 ACTIVATIONS = ("relu", "relu6", "swish", "hswish", "none")
@@ -110,24 +109,6 @@ def compact_layer(layer: dict) -> dict:
             continue
         out[key] = value
     return out
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write via a temp file in the same folder + rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------- parsing / validation

@@ -1,6 +1,8 @@
 """Summary statistics of raw latency samples (robust: median and MAD first)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -25,3 +27,21 @@ def summarize(samples_ms, weights=None) -> dict:
         "cv": float(100.0 * 1.4826 * mad / median) if median > 0 else 0.0,
         "n": count,
     }
+
+
+def noise_cv(round_medians: list) -> float:
+    """Noise floor: mean over archs of the CV (%) of their per-round medians."""
+    cvs = [float(np.std(r) / np.mean(r) * 100.0) for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
+    return float(np.mean(cvs)) if cvs else float("nan")
+
+
+def noise_mape(round_medians: list) -> float:
+    """The MAPE measurement noise alone gives a perfect table (%): mean over archs of
+    E|x̄ − μ| / μ = √(2/π) · σ/μ / √rounds, for independent normal rounds (σ from the sample
+    standard deviation / c4, unbiased). A lower bound (a median of rounds scatters ~1.25× more than
+    their mean): a table cannot be shown better than this."""
+    def c4(n):
+        return math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
+    errs = [float(np.std(r, ddof=1) / c4(len(r)) / np.mean(r) / np.sqrt(len(r)) * np.sqrt(2 / np.pi) * 100.0)
+            for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
+    return float(np.mean(errs)) if errs else float("nan")

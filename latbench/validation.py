@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .arch import atomic_write_text, format_indices
+from .arch import format_indices
+from .errors import BadInput
+from .fileio import atomic_write, atomic_write_text
+from .stats import noise_cv, noise_mape  # noqa: F401  (part of the validation API)
 
 
 def fidelity_metrics(predicted, measured) -> dict:
@@ -82,24 +85,6 @@ def _kendall_tau_b_rows(P, M, chunk: int = 100) -> np.ndarray:
     return out
 
 
-def noise_cv(round_medians: list) -> float:
-    """Noise floor: mean over archs of the CV (%) of their per-round medians."""
-    cvs = [float(np.std(r) / np.mean(r) * 100.0) for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
-    return float(np.mean(cvs)) if cvs else float("nan")
-
-
-def noise_mape(round_medians: list) -> float:
-    """The MAPE measurement noise alone gives a perfect table (%): mean over archs of
-    E|x̄ − μ| / μ = √(2/π) · σ/μ / √rounds, for independent normal rounds (σ from the sample
-    standard deviation / c4, unbiased). A lower bound (a median of rounds scatters ~1.25× more than
-    their mean): a table cannot be shown better than this."""
-    def c4(n):
-        return math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
-    errs = [float(np.std(r, ddof=1) / c4(len(r)) / np.mean(r) / np.sqrt(len(r)) * np.sqrt(2 / np.pi) * 100.0)
-            for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
-    return float(np.mean(errs)) if errs else float("nan")
-
-
 # above this a validation warns: half the 2 % MAPE a good table reaches, so noise would hide its error
 NOISY_MAPE_PCT = 1.0
 
@@ -155,16 +140,15 @@ def scatter_plot(predicted, measured, path, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def validate_table(table, space, archs: list, store, out_dir=None, title: str = "") -> dict:
     """Predict `archs` with `table`, compare with their measurements in `store`, write the outputs."""
-    from .profiling import arch_key
+    from .measure.profiling import arch_key
 
     results = store.results("arch")
     rows, preds, meas, round_meds = [], [], [], []
@@ -196,3 +180,82 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                      f"{space.name}: MAPE {report['mape']:.2f}%, τ {report['kendall_tau']:.3f}, "
                      f"{report['within_5_pct']:.0f}% within ±5%")
     return report
+
+
+# ---------------------------------------------------------------------- the `validate` job
+BAND_POOL_FACTOR = 50  # --band: archs sampled per wanted arch before giving up
+
+
+def parse_band(band: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in band.split(":"))
+    except ValueError:
+        raise BadInput(f"--band: expected LO:HI in ms, got {band!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+        raise BadInput(f"--band: expected 0 ≤ LO < HI (finite ms), got {band!r}")
+    return lo, hi
+
+
+def validation_archs(table, space, n: int, seed: int, band: str | None = None) -> list:
+    """`n` held-out random archs of `space` (the `validate` stream), or with `band` "LO:HI" rejection-sampled
+    into that predicted-latency band. Every arch is priced here, before anything is measured."""
+    from .measure.profiling import sample_archs
+
+    if band:
+        lo, hi = parse_band(band)
+        pool = sample_archs(space, n * BAND_POOL_FACTOR, seed, "validate")
+        archs = [a for a in pool if lo <= table.predict(a).latency_ms <= hi][:n]
+        if len(archs) < n:
+            raise BadInput(f"--band: only {len(archs)} of {len(pool)} sampled archs fall in {lo:g}..{hi:g} ms")
+        return archs
+    archs = sample_archs(space, n, seed, "validate")
+    for a in archs:
+        table.predict(a)  # a table that cannot price the space fails now, not after the measurements
+    return archs
+
+
+def validation_timing(device_name: str, timing: str | None, table) -> str | None:
+    """cpu: measure on the table's scale (its timing mode) unless --timing says otherwise."""
+    if timing is None and device_name == "cpu":
+        return (table.data.get("device") or {}).get("timing", "plain")
+    return timing
+
+
+def run_validation(table, space, archs: list, device, store, protocol, out_dir, progress: bool = True) -> dict:
+    """Measure `archs` whole on `device` into `store` (resumable), then `validate_table`; closes the device."""
+    import time
+
+    from .measure.profiling import arch_items
+    from .measure.protocol import run_items
+
+    t0 = time.perf_counter()
+    try:
+        run_items(device, arch_items(archs, role="validate"), store, protocol, progress=progress, desc="validate")
+    finally:
+        device.close()
+    report = validate_table(table, space, archs, store, out_dir)
+    report["wall_s"] = round(time.perf_counter() - t0, 2)
+    return report
+
+
+def format_report(report: dict, table, out_dir) -> str:
+    """The human-readable summary `latbench validate` prints."""
+    ci = report.get("ci95", {})
+
+    def interval(name, fmt):
+        return f" [{fmt.format(ci[name][0])}–{fmt.format(ci[name][1])}]" if name in ci else ""
+    fp = report["measured_on"]
+    return (f"{report['space']}, {report['n']} archs, {report['lut_method']} {report['lut_granularity']} table on "
+            f"{fp.get('device')}/{fp.get('runtime')}:\n"
+            f"  MAPE {report['mape']:.2f}%{interval('mape', '{:.2f}')}  RMSE {report['rmse_ms']:.3f} ms  "
+            f"bias {report['bias_pct']:+.2f}%  max |err| {report['max_abs_err_pct']:.2f}%\n"
+            f"  Pearson {report['pearson']:.4f}  Spearman {report['spearman']:.4f}  "
+            f"Kendall τ {report['kendall_tau']:.4f}{interval('kendall_tau', '{:.3f}')}\n"
+            f"  within ±5%: {report['within_5_pct']:.1f}%{interval('within_5_pct', '{:.0f}')}  "
+            f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
+            f"noise floor CV {report['noise_cv_pct']:.2f}% (a perfect table: MAPE ≈ {report['noise_mape_pct']:.2f}%)\n"
+            + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
+            + (f"  {report['outside_fit_range']} arch(s) predicted outside {table.fit_range_ms[0]:.2f}–"
+               f"{table.fit_range_ms[1]:.2f} ms, the range the table was fitted on (archs.csv: outside_fit_range)\n"
+               if report["outside_fit_range"] else "")
+            + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")

@@ -12,7 +12,7 @@ from latbench.errors import BadInput
 
 def default_lut(space_name: str) -> str:
     """The shipped Pixel-1 TuNAS table of a TuNAS space."""
-    from latbench.lut_files import shipped_tables
+    from latbench.lut.files import shipped_tables
 
     name = f"pixel1-tunas-{space_name}"
     if name not in shipped_tables():
@@ -22,8 +22,8 @@ def default_lut(space_name: str) -> str:
 
 def load_latency_model(space, lut: str | None):
     """(LatencyModel, table name) for `space` and a LUT path / shipped name (None: default)."""
-    from latbench.latency_model import LatencyModel
-    from latbench.lut_files import load_table
+    from latbench.lut.latency_model import LatencyModel
+    from latbench.lut.files import load_table
 
     name = lut or default_lut(space.name)
     table = load_table(name)

@@ -5,11 +5,10 @@ Both are written atomically (temp file in the same folder + rename), by rank 0 o
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from latbench.arch import atomic_write_text, format_indices
+from latbench.arch import format_indices
+from latbench.fileio import atomic_write, atomic_write_text
 
 FORMAT = "latbench-search-result/1"
 
@@ -73,15 +72,7 @@ def plot_trajectory(result: dict, path) -> None:
     fig.suptitle(f"{result['algo']} in {result['space']}: {result['latency_ms']:.2f} ms "
                  f"(target {target:g} ms)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=90)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     finally:
         plt.close(fig)

@@ -136,8 +136,8 @@ def test_cpu_bad_runtime_and_core():
 
 def test_protocol_on_cpu_gives_stats(tmp_path):
     """The DESIGN §5 protocol end to end on a real runtime (interleaved rounds into a store)."""
-    from latbench.protocol import Item, Protocol, run_items
-    from latbench.store import ProfileStore
+    from latbench.measure.protocol import Item, Protocol, run_items
+    from latbench.measure.store import ProfileStore
 
     dev = cpu("ort")
     items = [Item(op.key, op, "op", {"space": "t"}) for op in OPS]
@@ -180,8 +180,8 @@ def test_time_callable_sizes_runs_from_the_warmup():
 def test_first_round_of_a_fast_op_is_sized_on_cpu(tmp_path):
     """The protocol sizes every round of a fast op to last min_round_s: later rounds from the previous
     round's median, the first from the warm-up's speed (devices with supports_min_timed_s)."""
-    from latbench.protocol import Item, Protocol, run_items
-    from latbench.store import ProfileStore
+    from latbench.measure.protocol import Item, Protocol, run_items
+    from latbench.measure.store import ProfileStore
 
     dev = cpu("ort")
     assert dev.supports_min_timed_s

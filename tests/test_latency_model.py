@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from latbench.errors import BadInput
-from latbench.latency_model import LatencyModel
+from latbench.lut.latency_model import LatencyModel
 from latbench.lut import LatencyTable, make_lut
-from latbench.lut_files import load_table
+from latbench.lut.files import load_table
 from latbench.ops import decompose, op_features
 from latbench.spaces import get_space
 from latbench.spaces.tunas import TUNAS_SPACES
-from latbench.tunas_lut import tunas_arch_keys
+
 
 NAMES = list(TUNAS_SPACES)
 GRANULARITIES = ("block", "layer", "tunas-layer")
@@ -57,10 +57,7 @@ def random_indices(space, n, seed):
 
 
 def arch_keys(space, indices, granularity):
-    arch = space.decode(indices)
-    if granularity == "tunas-layer":
-        return tunas_arch_keys(space, arch)
-    return [u.op.key for u in decompose(arch, granularity)]
+    return [key for _, _, key in space.arch_keys(space.decode(indices), granularity)]
 
 
 def factor_keys(factors, indices):

@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from latbench.latency_model import LatencyModel
+from latbench.lut.latency_model import LatencyModel
 from latbench.lut import LatencyTable, make_lut
 from latbench.ops import decompose, op_features
 from latbench.spaces.tfnas import TFNASMBV2Space, TFNASSpace

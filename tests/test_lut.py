@@ -6,11 +6,11 @@ import pytest
 
 from latbench.errors import BadInput
 from latbench.lut import LatencyTable, make_lut, provenance, save_lut
-from latbench.lut_files import load_table
+from latbench.lut.files import load_table
 from latbench.ops import make_op, op_features
 from latbench.references import resolve_arch
 from latbench.spaces import get_space
-from latbench.tunas_cost_model import pixel1_latency_ms
+from latbench.spaces.tunas.cost_model import pixel1_latency_ms
 
 
 def synthetic_entries(ops, scale=1.0):
@@ -174,7 +174,7 @@ def test_import_is_normalised_and_exact(space_name, tmp_path, cli):
     out = tmp_path / "t.json"
     r = cli("import-lut", "tunas", "--space", space_name, "-o", out)
     assert r.returncode == 0, r.stderr
-    t = LatencyTable.load(out)
+    t = load_table(out)
     assert min(t.entries.values()) >= 0.0
     assert not any(k.endswith(":skip") for k in t.entries)  # skipped layers cost 0: no entry
     assert t.data["provenance"]["license"].startswith("Apache-2.0")
@@ -191,7 +191,7 @@ def test_import_is_normalised_and_exact(space_name, tmp_path, cli):
 
 def test_import_bad_inputs(tmp_path, cli):
     r = cli("import-lut", "tunas", "--space", "tfnas", "-o", tmp_path / "x.json")
-    assert r.returncode == 2 and "not a TuNAS space" in r.stderr
+    assert r.returncode == 2 and "tfnas has no published latency table" in r.stderr and "proxylessnas" in r.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"spaces": {}}')
     r = cli("import-lut", "tunas", "--space", "proxylessnas", "--data", bad, "-o", tmp_path / "x.json")

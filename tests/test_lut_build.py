@@ -7,12 +7,14 @@ import pytest
 from latbench.devices.cpu import CpuDevice
 from latbench.errors import BadInput
 from latbench.lut import LatencyTable
-from latbench.lut_build import PROBE_KEY, build_lut
+from latbench.lut.build import PROBE_KEY, build_lut
 from latbench.ops import decompose
-from latbench.profiling import arch_items, arch_key, extreme_archs, op_items, profile_items, sample_archs
-from latbench.protocol import Protocol
+from latbench.lut.extremes import extreme_archs
+from latbench.lut.files import load_table
+from latbench.measure.profiling import arch_items, arch_key, op_items, profile_items, sample_archs
+from latbench.measure.protocol import Protocol
 from latbench.spaces import get_space
-from latbench.store import ProfileStore
+from latbench.measure.store import ProfileStore
 
 QUICK = Protocol(rounds=1, runs=3, warmup=2, min_warmup_s=0.0, min_round_s=0.0, extra_rounds=0)
 
@@ -183,7 +185,7 @@ def test_validate_cli_writes_report_csv_png(profiled, tmp_path, cli):
 
 
 def test_extreme_archs_are_the_ends_of_the_ranked_pool():
-    space, table = get_space("proxylessnas"), LatencyTable.load("lut_tables/pixel1-tunas-proxylessnas.json")
+    space, table = get_space("proxylessnas"), load_table("pixel1-tunas-proxylessnas")
     pool = sample_archs(space, 300, 4, "extremes")
     ms = sorted(table.predict(a).latency_ms for a in pool)
     got = extreme_archs(space, table, 3, 4, pool=300)

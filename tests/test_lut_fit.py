@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from latbench.lut_fit import GROUPING_CHOICES, GROUPINGS, MODELS, fit_network_latencies, weights_of
+from latbench.lut.fit import GROUPING_CHOICES, GROUPINGS, MODELS, fit_network_latencies, weights_of
 from latbench.ops import decompose, op_from_key
-from latbench.profiling import sample_archs
+from latbench.measure.profiling import sample_archs
 from latbench.spaces import get_space
 
 SPACE = get_space("proxylessnas")
@@ -106,6 +106,6 @@ def test_a_level_that_changes_with_the_ops_size_is_recovered():
 
 
 def test_cli_lists_every_prior_model():
-    from latbench.cli_lut import PRIOR_GROUPS
+    from latbench.cli.lut_commands import PRIOR_GROUPS
 
     assert PRIOR_GROUPS == GROUPING_CHOICES

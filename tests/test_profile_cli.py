@@ -72,9 +72,9 @@ def test_profile_ops_end_to_end(ort_db):
     assert out["space"] == "proxylessnas" and out["granularity"] == "block"
     assert out["db"] == str(db) and out["timed_s"] > 0 and out["wall_s"] >= out["timed_s"]
 
-    from latbench.lut_build import PROBE_KEY
+    from latbench.lut.build import PROBE_KEY
     from latbench.spaces import get_space
-    from latbench.store import ProfileStore
+    from latbench.measure.store import ProfileStore
 
     store = ProfileStore(db)
     try:
@@ -222,7 +222,7 @@ def test_profile_whole_archs_with_node_profiles(cli, tmp_path, cache):
     assert out["items"] == 4 and out["measured"] == 4
 
     from latbench.arch import parse_arch
-    from latbench.store import ProfileStore
+    from latbench.measure.store import ProfileStore
 
     store = ProfileStore(db)
     try:
@@ -318,7 +318,7 @@ def test_profile_parallel_shards_on_two_phones(cli, two_phones, tmp_path):
         assert (root / s / "data/local/tmp/latbench/benchmark_model").is_file()
         assert not list((root / s / "data/local/tmp/latbench/models").glob("*.tflite"))
 
-    from latbench.store import ProfileStore
+    from latbench.measure.store import ProfileStore
 
     store = ProfileStore(db)
     try:

@@ -3,9 +3,9 @@ import pytest
 
 from latbench.devices.base import Device, Sample
 from latbench.errors import BadInput
-from latbench.protocol import Item, Protocol, run_items, shard
+from latbench.measure.protocol import Item, Protocol, run_items, shard
 from latbench.stats import summarize
-from latbench.store import ProfileStore
+from latbench.measure.store import ProfileStore
 
 
 class ScriptedDevice(Device):
@@ -89,7 +89,7 @@ def test_resume_continues_and_keeps_rows(tmp_path):
 def test_resuming_after_a_long_gap_warns_once(tmp_path, capsys):
     import time
 
-    from latbench.profiling import RESUME_GAP_S, profile_items, stale_resume_warning
+    from latbench.measure.profiling import RESUME_GAP_S, profile_items, stale_resume_warning
 
     lat = {f"k{i}": 2.0 for i in range(4)}
     db = tmp_path / "p.db"
@@ -171,7 +171,7 @@ def test_drop_rounds_forgets_one_kind_and_resume_remeasures_it(tmp_path):
 
 
 def test_an_op_registered_again_belongs_to_every_granularity_and_space(tmp_path):
-    from latbench.store import tags_of
+    from latbench.measure.store import tags_of
 
     store = ProfileStore(tmp_path / "p.db", {"device": "scripted"})
     store.register("stem", "op", {"space": "A", "granularity": "block"})

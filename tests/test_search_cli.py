@@ -27,7 +27,7 @@ def test_tiny_tunas_search_writes_result(cli, tmp_path):
     space = get_space("proxylessnas")
     idx = [int(i) for i in result["indices"].split(":")]
     assert arch.indices == idx and space.encode(arch) is not None
-    from latbench.lut_files import load_table
+    from latbench.lut.files import load_table
 
     assert load_table("pixel1-tunas-proxylessnas").predict(arch).latency_ms == pytest.approx(result["latency_ms"])
     traj = result["trajectory"]
@@ -64,7 +64,7 @@ def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert result["config"]["rl_samples"] == 4 and result["config"]["latency_samples"] == 64
     assert len(result["trajectory"]) == 12
-    from latbench.lut_files import load_table
+    from latbench.lut.files import load_table
 
     table = load_table("pixel1-tunas-proxylessnas")
     arch = parse_arch(result["arch"], "result.json")

@@ -10,7 +10,7 @@ from latbench.ops import decompose
 from latbench.spaces import SPACES, get_space, space_names
 from latbench.spaces.tunas import (TUNAS_SPACES, TunasSpace, load_tunas_data, scale_filters,
                                    se_channels)
-from latbench.tunas_cost_model import cost_terms, pixel1_latency_ms
+from latbench.spaces.tunas.cost_model import cost_terms, pixel1_latency_ms
 
 NAMES = list(TUNAS_SPACES)
 DATA = load_tunas_data()

@@ -12,12 +12,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from ..arch import Arch
+from ..fileio import atomic_write
 from ..ops import Op, op_from_key
 
 # Bump when the builders change what they emit: old cache entries stop matching.
@@ -71,21 +71,6 @@ def cache_path(arch_or_op, root: Path, ext: str, **extra) -> Path:
     name = arch_or_op.kind if isinstance(arch_or_op, Op) else arch_or_op.name
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40] or "net"
     return Path(root) / f"{name}-{content_key(arch_or_op, **extra)[:16]}.{ext}"
-
-
-def atomic_write(path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temp file next to `path`, then rename it onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def cached_file(path, write) -> Path:

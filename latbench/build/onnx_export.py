@@ -15,7 +15,8 @@ from pathlib import Path
 from ..arch import Arch
 from ..ops import Op
 from . import parse_layer_name
-from .cache import as_arch_or_op, atomic_write, cache_path, cache_root, cached_file, dist_version
+from ..fileio import atomic_write
+from .cache import as_arch_or_op, cache_path, cache_root, cached_file, dist_version
 
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 DEFAULT_OPSET = 17

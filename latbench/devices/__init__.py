@@ -28,6 +28,38 @@ def get_device(name: str, runtime: str | None = None, serial: str | None = None,
     raise BadInput(f"--device: unknown device {name!r} (known: {', '.join(DEVICE_NAMES)})")
 
 
+def open_device(name: str, runtime=None, core=None, batch=None, benchmark_model=None, timing=None, serial=None,
+                gpu_index: int = 0, check: bool = True):
+    """`get_device`, then (with `check`) a one-line BadInput when it cannot measure here."""
+    if serial is not None and name not in ("pixel1", "android"):
+        raise BadInput(f"--serial: selects an Android phone; it does not apply to --device {name}")
+    dev = get_device(name, runtime, serial=serial, core=core, gpu_index=gpu_index, batch=batch,
+                     benchmark_model=benchmark_model, timing=timing)
+    if check:
+        ok, why = dev.available()
+        if not ok:
+            raise BadInput(f"--device {name}: not available here: {why}")
+    return dev
+
+
+def open_devices(name: str, runtime=None, core=None, batch=None, benchmark_model=None, timing=None,
+                 serials=(), gpus: str | None = None) -> list:
+    """The devices that profile disjoint shards: one per `serials` entry (phones) or per `gpus` index
+    ("0,1"), else one. An option that does not apply to the device is an error, not ignored."""
+    if gpus and name != "gpu":
+        raise BadInput(f"--gpus: selects GPUs; it does not apply to --device {name}")
+    common = dict(runtime=runtime, core=core, batch=batch, benchmark_model=benchmark_model, timing=timing)
+    if serials:
+        return [open_device(name, serial=s, **common) for s in serials]
+    if gpus:
+        try:
+            indices = [int(g) for g in gpus.split(",")]
+        except ValueError:
+            raise BadInput(f"--gpus: expected comma-separated integers, got {gpus!r}") from None
+        return [open_device(name, gpu_index=i, **common) for i in indices]
+    return [open_device(name, **common)]
+
+
 def describe_devices() -> list:
     """What can measure here and, for what cannot, why."""
     rows = []

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
+from ..fileio import atomic_write_text
 from .adb import Adb, AdbError, find_adb
 from .base import Device, Sample
 from .benchmark_model_output import parse_benchmark_output
@@ -108,12 +109,7 @@ def set_configured_benchmark_model(path) -> Path:
     cfg_file = config_path()
     cfg = _read_config()
     cfg[CONFIG_KEY] = str(path)
-    cfg_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cfg_file.parent, prefix=".config.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(cfg, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, cfg_file)
+    atomic_write_text(cfg_file, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return cfg_file
 
 

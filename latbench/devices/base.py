@@ -2,7 +2,7 @@
 
 A *target* is what gets measured: an Arch (whole network) or an Op (one LUT entry). `prepare`
 builds the runnable artefact once (model file, compiled module); `measure` runs it and returns
-raw samples. The protocol (warmup, rounds, statistics) lives in latbench.protocol and is the same
+raw samples. The protocol (warmup, rounds, statistics) lives in latbench.measure.protocol and is the same
 for every device.
 """
 from __future__ import annotations

@@ -8,14 +8,13 @@ The calibrated latency is measured once per (machine, runtime, versions, batch) 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 
 import numpy as np
 
 from ..build.cache import cache_root
 from ..errors import BadInput
+from ..fileio import atomic_write_text
 from .base import fingerprint_id
 
 # one MobileNetV2 block (28x28, 32 channels, expansion 6): a typical mix of 1x1 and depthwise work
@@ -48,16 +47,8 @@ def reference_ms(base_fingerprint: dict, run) -> float:
         record = {"reference": REFERENCE_KEY, "ms": round(measure_calibration(run), 6),
                   "method": f"p10 of {CALIBRATION_S:g} s of runs", "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "fingerprint": base_fingerprint}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cal.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=1, sort_keys=True)
-        try:
-            os.link(tmp, path)  # first writer wins; a concurrent calibration reads the winner's
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        # first writer wins; a concurrent calibration reads the winner's
+        atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True), replace=False)
     try:
         record = json.loads(path.read_text())
         ms = float(record["ms"])

@@ -44,7 +44,7 @@ def ort_node_profile(onnx_path, runs: int = 20, warmup: int = 5, reference=None)
     """ONNX Runtime profiling (all optimisations on, 1 thread): kernel time per node per run."""
     import bisect
 
-    from .cpu import ort_session
+    from .ort_runtime import ort_session
 
     before, after, scales = _run_scales(reference)
     with tempfile.TemporaryDirectory() as tmp:

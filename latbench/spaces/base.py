@@ -8,7 +8,7 @@ import numpy as np
 
 from ..arch import Arch, format_indices
 from ..errors import BadInput
-from ..ops import GRANULARITIES, Op
+from ..ops import GRANULARITIES, Op, decompose
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,16 @@ class SearchSpace:
     def ops(self, granularity: str = "block") -> list[Op]:
         """Every unique Op any arch of the space can contain (what `profile` must measure)."""
         raise NotImplementedError
+
+    def arch_keys(self, arch: Arch, granularity: str) -> list:
+        """[(layer index, part, key)] of `arch` at `granularity`: what a table of that granularity prices.
+        Spaces with keys of their own (imported TuNAS tables: `tunas-layer`) override this."""
+        self.check_granularity(granularity)
+        return [(u.layer_index, u.part, u.op.key) for u in decompose(arch, granularity)]
+
+    def published_table(self, data_path=None) -> dict:
+        """A published latency model of this space as table fields (`latbench import-lut`); none by default."""
+        raise BadInput(f"--space: {self.name} has no published latency table to import")
 
     def reference_models(self) -> dict:
         """{name: index list} of published architectures expressible in this space."""

@@ -11,7 +11,7 @@
   set to c, from the least-squares fit measured ≈ s·Σ entries + c over the same networks; with
   fewer, s = 1 and `base_ms` is the mean of (measured − Σ mapped node time).
 - fitted: whole random networks measured end to end; per-key latencies solved by non-negative
-  ridge regression toward a prior table (lut_fit: the prior's level per group of ops, optionally
+  ridge regression toward a prior table (fit.py: the prior's level per group of ops, optionally
   changing with the op's size, and a cost per weight fitted first, the model chosen by
   cross-validation over the training networks),
   as TuNAS's linear Pixel-1 model does.
@@ -30,15 +30,15 @@ from collections import defaultdict
 
 import numpy as np
 
-from .arch import parse_arch
-from .errors import BadInput
-from .lut import make_lut, provenance
-from .ops import decompose, make_op
-from .store import tags_of
+from ..arch import parse_arch
+from ..errors import BadInput
+from ..measure.profiling import PROBE_KEY
+from ..measure.store import tags_of
+from ..ops import decompose
+from ..stats import noise_mape
+from .table import LatencyTable, make_lut, provenance
 
 PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
-PROBE_OP = make_op("pool", r=1, c=8)
-PROBE_KEY = PROBE_OP.key
 
 
 def _train_archs(store, space: str | None):
@@ -131,18 +131,15 @@ def _end_to_end_calibration(entries, sums, measured, min_archs: int = 5):
 
 def _entries_table(entries: dict, base: float, granularity: str, method: str):
     """This store's isolated or context entries as a LatencyTable (a fit's prior: it also estimates missing keys)."""
-    from .lut import LatencyTable
-
     return LatencyTable.from_dict(make_lut(device={}, runtime="", batch=1, granularity=granularity, method=method,
                                            spaces=[], base_ms=base, entries=entries, provenance_info={}))
 
 
 def fitted_entries(store, granularity: str, prior_table, space: str | None = None, prior_name: str = "isolated",
                    groups: str = "auto", progress: bool = False):
-    """Ridge regression of whole-network latencies toward `prior_table` (lut_fit; a LatencyTable: this
+    """Ridge regression of whole-network latencies toward `prior_table` (fit.py; a LatencyTable: this
     store's isolated table, its context table for `prior_name="context"`, or a loaded one for "lut")."""
-    from .lut_fit import fit_network_latencies, fits_needed
-    from .validation import noise_mape
+    from .fit import fit_network_latencies, fits_needed
 
     archs = _train_archs(store, space)
     if len(archs) < 5:
@@ -185,8 +182,8 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
     """A latbench-lut/1 dict; fitted only: `prior`, the table of this store the fit is regularised
     toward (default isolated), or `prior_table`, a loaded LatencyTable instead (e.g. from an earlier
     sitting: this store's networks recalibrate it), and `groups`, how the prior's level is fitted
-    (lut_fit.GROUPINGS, default auto: by cross-validation)."""
-    from .lut_fit import GROUPING_CHOICES
+    (fit.GROUPINGS, default auto: by cross-validation)."""
+    from .fit import GROUPING_CHOICES
 
     if groups is not None and method != "fitted":
         raise BadInput(f"--prior-groups {groups}: only the fitted method has a prior (got --method {method})")

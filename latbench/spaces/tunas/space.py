@@ -52,12 +52,13 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arch import Arch, normalise_layer
-from ..errors import BadInput
-from ..ops import Op, decompose
-from .base import Choice, Factor, SearchSpace
+from ...arch import Arch, normalise_layer
+from ...errors import BadInput
+from ...ops import Op, decompose
+from ..base import Choice, Factor, SearchSpace
+from .keys import TUNAS_GRANULARITY, term_key
 
-DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "tunas_pixel1_cost_model.json"
+DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "tunas_pixel1_cost_model.json"
 RESOLUTION = 224
 IN_CHANNELS = 3
 NUM_CLASSES = 1000
@@ -423,12 +424,33 @@ class TunasSpace(SearchSpace):
         self.check_granularity(granularity)
         return list(_space_ops(self.tunas_key, granularity))
 
+    # -------------------------------------------------------------- keys of a LUT
+    def arch_keys(self, arch: Arch, granularity: str) -> list:
+        """As SearchSpace.arch_keys; `tunas-layer` (imported TuNAS tables): one key per present TuNAS
+        layer, `tunas:blockB/layerL:o=OUT:i=IN:CHOICE` (the term of TuNAS's linear cost model)."""
+        if granularity != TUNAS_GRANULARITY:
+            return super().arch_keys(arch, granularity)
+        keys = []
+        for s in self.settings(self.encode(arch)):
+            if not s.spec.has_cost or not s.present:
+                continue
+            e = s.spec.entry
+            label = e["choice_features"][feature_index(s)[2]]
+            keys.append((None, "", term_key(e["name"], s.cout, s.cin if e["input_filters_options"] else None, label)))
+        return keys
+
+    def published_table(self, data_path=None) -> dict:
+        """TuNAS's Pixel-1 cost model of this space as table fields (see `published.normalised_cost_model`)."""
+        from .published import normalised_cost_model
+
+        return normalised_cost_model(self, data_path or DATA_FILE)
+
     # -------------------------------------------------------------- cost factors
     def cost_factors(self, granularity: str = "block") -> list[Factor]:
         """The arch's keys as a sum of Factors (see the module docstring), for `LatencyModel`.
 
         Granularity `block` / `layer`: the latbench Ops of `decompose(decode(indices), granularity)`;
-        `tunas-layer`: one object with `.key` per present TuNAS layer, as `tunas_lut.tunas_arch_keys`.
+        `tunas-layer`: one object with `.key` per present TuNAS layer, as `arch_keys`.
         For every index list the factors' keys are exactly the arch's keys (as a multiset)."""
         if granularity != TUNAS_GRANULARITY:
             self.check_granularity(granularity)
@@ -469,8 +491,24 @@ class TunasSpace(SearchSpace):
         return idx
 
 
-TUNAS_GRANULARITY = "tunas-layer"  # latbench.tunas_lut.GRANULARITY (imported TuNAS tables)
 TunasTerm = namedtuple("TunasTerm", "key")  # a tunas-layer cost factor's "op": just the table key
+_AXIS_VALUE = {"kernel": lambda s: s.kernel, "expansion_ratio": lambda s: s.expansion,
+               "squeeze_excite": lambda s: s.se}
+
+
+def feature_index(setting: LayerSetting) -> tuple[int, int, int]:
+    """(o, i, c) of a resolved layer that has cost features: the positions of its output width, input
+    width (0 for the network's first layer) and choice (mixed radix over the layer's `choice_axes`,
+    or the last entry, "skip", when the layer is skipped) in TuNAS's cost-model weights."""
+    e = setting.spec.entry
+    o = e["output_filters_options"].index(setting.cout)
+    i = 0 if e["input_filters_options"] is None else e["input_filters_options"].index(setting.cin)
+    if not setting.present:
+        return o, i, len(e["choice_features"]) - 1
+    c = 0
+    for axis in e.get("choice_axes") or ():
+        c = c * len(axis["values"]) + axis["values"].index(_AXIS_VALUE[axis["name"]](setting))
+    return o, i, c
 
 
 @functools.lru_cache(maxsize=None)
@@ -500,9 +538,6 @@ def _layer_factor_ops(tmpl: Template, block: Block, spec: LayerSpec, decisions: 
         if granularity == TUNAS_GRANULARITY:
             if not s.present:
                 return ()
-            from ..tunas_cost_model import feature_index  # (imports this module)
-            from ..tunas_lut import term_key
-
             e = spec.entry
             _, _, c = feature_index(s)
             label = e["choice_features"][c]

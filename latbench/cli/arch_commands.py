@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from .arch import format_indices, parse_indices
-from .cli import emit, json_option, main
-from .errors import BadInput
+from ..arch import format_indices, parse_indices
+from ..errors import BadInput
+from .app import emit, json_option, main
 
 
 @main.command()
@@ -19,7 +19,7 @@ def macs(arch, as_json):
       latbench macs mobilenetv2
       latbench macs my_arch.json --json
     """
-    from .references import resolve_arch
+    from ..references import resolve_arch
 
     a = resolve_arch(arch)
     rows = [{"layer": s.index, "type": s.type, "in": s.cin, "out": s.cout, "mid": s.mid,
@@ -42,7 +42,7 @@ def spaces(as_json):
     Example:
       latbench spaces --json
     """
-    from .spaces import get_space, space_names
+    from ..spaces import get_space, space_names
 
     infos = [get_space(n).describe() for n in space_names()]
     lines = []
@@ -66,7 +66,7 @@ def sample(space_name, seed, indices, reference, output):
       latbench sample --space proxylessnas --seed 3
       latbench sample --space proxylessnas --reference ProxylessNAS-Mobile -o pm.json
     """
-    from .spaces import get_space
+    from ..spaces import get_space
 
     space = get_space(space_name)
     if sum(x is not None for x in (seed, indices, reference)) > 1:

@@ -16,7 +16,7 @@ import sys
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-from .stats import summarize
+from ..stats import summarize
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Importer for TuNAS's published Pixel-1 cost model as a `latbench-lut/1` table.
+"""TuNAS's published Pixel-1 cost model, normalised into the fields of a `latbench-lut/1` table.
 
 The cost model is linear over TuNAS layer positions: one weight per (layer, output width, input
 width, choice). Its table has granularity `tunas-layer`: an arch's "ops" are its present TuNAS
@@ -9,7 +9,7 @@ skipped layer costs exactly 0 (it has no entry), with no change to any predictio
   2. each non-skippable layer's minimum reachable entry is subtracted from its entries and added
      to `base_ms` (a skippable layer's entries are already relative to skipping it).
 Entries that stay negative after this (a layer choice cheaper than skipping the layer, which
-a regression can produce) would be reported by `import_tunas` as an error; none occur in the
+a regression can produce) are reported by `normalised_cost_model` as an error; none occur in the
 three published spaces.
 """
 from __future__ import annotations
@@ -19,14 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadInput
-from .lut import make_lut, provenance
-
-GRANULARITY = "tunas-layer"
-
-
-def term_key(layer: str, cout: int, cin: int | None, choice: str) -> str:
-    return f"tunas:{layer}:o={cout}:i={cin if cin is not None else 0}:{choice}"
+from ...errors import BadInput
+from .keys import TUNAS_GRANULARITY, term_key
 
 
 def _reachable(entry: dict):
@@ -39,14 +33,10 @@ def _reachable(entry: dict):
     return [(o, i) for o in range(len(outs)) for i in range(len(ins))]
 
 
-def import_tunas(space_name: str, data_path=None) -> dict:
-    from .spaces import get_space
-    from .spaces.tunas import DATA_FILE, TunasSpace
-
-    space = get_space(space_name)
-    if not isinstance(space, TunasSpace):
-        raise BadInput(f"--space: {space_name} is not a TuNAS space (proxylessnas, proxylessnas-enlarged, mobilenetv3-like)")
-    path = Path(data_path) if data_path else DATA_FILE
+def normalised_cost_model(space, data_path) -> dict:
+    """The fields of an imported table (device, runtime, batch, granularity, spaces, base_ms, entries,
+    provenance) for TuNAS `space`; the lut layer adds the format header."""
+    path = Path(data_path)
     try:
         data = json.loads(path.read_text())
         sp = data["spaces"][space.tunas_key]
@@ -96,29 +86,15 @@ def import_tunas(space_name: str, data_path=None) -> dict:
                                    f"({ms:.4f} ms); cannot normalise to non-negative entries")
                 entries[key] = {"ms": ms}
     src = data.get("source", {})
-    return make_lut(
-        device={"device": "pixel1", "model": "Pixel 1 (simulated by TuNAS's linear cost model)",
-                "runtime": "tflite", "threads": 1, "batch": 1},
-        runtime="tflite", batch=1, granularity=GRANULARITY, method="imported", spaces=[space.name],
-        base_ms=base, entries=entries,
-        provenance_info=provenance(
-            imported_from=f"{src.get('repository', 'google-research/google-research')}/{src.get('directory', 'tunas/')}"
-                          f" {src.get('data_file', '')} @ {src.get('commit_read', '')}",
-            license="Apache-2.0 (TuNAS cost model data, (c) Google LLC); see latbench/data/NOTICE-tunas.md",
-            paper=src.get("paper", "TuNAS, CVPR 2020"),
-            normalisation="skip weights moved to the block's first layer; per-layer minimum moved to base_ms; "
-                          "predictions identical to the raw linear model"))
-
-
-def tunas_arch_keys(space, arch) -> list[str]:
-    """Keys of the present TuNAS layers of `arch` (an arch of the TuNAS `space`)."""
-    from .tunas_cost_model import cost_terms
-
-    indices = space.encode(arch)
-    keys = []
-    for s, t in zip([s for s in space.settings(indices) if s.spec.has_cost], cost_terms(space, indices)):
-        if t.choice == "skip":
-            continue
-        e = s.spec.entry
-        keys.append(term_key(t.layer, s.cout, s.cin if e["input_filters_options"] else None, t.choice))
-    return keys
+    return {
+        "device": {"device": "pixel1", "model": "Pixel 1 (simulated by TuNAS's linear cost model)",
+                   "runtime": "tflite", "threads": 1, "batch": 1},
+        "runtime": "tflite", "batch": 1, "granularity": TUNAS_GRANULARITY, "spaces": [space.name],
+        "base_ms": base, "entries": entries,
+        "provenance": {
+            "imported_from": f"{src.get('repository', 'google-research/google-research')}/"
+                             f"{src.get('directory', 'tunas/')} {src.get('data_file', '')} @ {src.get('commit_read', '')}",
+            "license": "Apache-2.0 (TuNAS cost model data, (c) Google LLC); see latbench/data/NOTICE-tunas.md",
+            "paper": src.get("paper", "TuNAS, CVPR 2020"),
+            "normalisation": "skip weights moved to the block's first layer; per-layer minimum moved to base_ms; "
+                             "predictions identical to the raw linear model"}}

@@ -1,4 +1,4 @@
-"""The `latbench` command line. Each command is thin: parse options, call the library, print.
+"""The `latbench` command group, its error handling and output helpers (commands register on `main`).
 
 Exit codes: 0 ok, 1 failure (device/runtime), 2 bad input (one line on stderr, no traceback).
 Heavy imports happen inside the commands that need them so `latbench --help` starts fast.
@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import BadInput, DeviceError
+from ..errors import BadInput, DeviceError
 
 
 class LatbenchGroup(click.Group):
@@ -49,5 +49,3 @@ def main():
       latbench search --target-ms 84
     """
 
-
-from . import cli_arch, cli_device, cli_lut, cli_search  # noqa: E402,F401  (registers commands on `main`)

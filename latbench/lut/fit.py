@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import decompose, op_features, op_from_key
+from ..ops import decompose, op_features, op_from_key
 
 CV_FOLDS = 5
 MIN_CV_ARCHS = 2 * CV_FOLDS  # fewer networks: one factor, no cross-validation

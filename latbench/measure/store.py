@@ -12,9 +12,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .devices.base import Sample, fingerprint_id
-from .errors import BadInput
-from .stats import summarize
+from ..devices.base import Sample, fingerprint_id
+from ..errors import BadInput
+from ..stats import summarize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS fingerprints (id TEXT PRIMARY KEY, json TEXT NOT NULL, created REAL NOT NULL);

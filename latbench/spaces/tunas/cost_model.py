@@ -14,10 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .spaces.tunas import LayerSetting, TunasSpace, load_tunas_data, tunas_space
-
-_AXIS_VALUE = {"kernel": lambda s: s.kernel, "expansion_ratio": lambda s: s.expansion,
-               "squeeze_excite": lambda s: s.se}
+from .space import TunasSpace, feature_index, load_tunas_data, tunas_space
 
 
 @dataclass(frozen=True)
@@ -39,19 +36,6 @@ def _space(space) -> TunasSpace:
 def bias_ms(space) -> float:
     """The model's bias (ms) for a TuNAS space (latbench name, TuNAS key or space object)."""
     return float(load_tunas_data()["spaces"][_space(space).tunas_key]["bias"])
-
-
-def feature_index(setting: LayerSetting) -> tuple[int, int, int]:
-    """(o, i, c) of a resolved layer that has cost features."""
-    e = setting.spec.entry
-    o = e["output_filters_options"].index(setting.cout)
-    i = 0 if e["input_filters_options"] is None else e["input_filters_options"].index(setting.cin)
-    if not setting.present:
-        return o, i, len(e["choice_features"]) - 1
-    c = 0
-    for axis in e.get("choice_axes") or ():
-        c = c * len(axis["values"]) + axis["values"].index(_AXIS_VALUE[axis["name"]](setting))
-    return o, i, c
 
 
 def cost_terms(space, indices) -> Iterator[CostTerm]:

@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from .errors import BadInput
+from ..errors import BadInput
 
 
 class LatencyModel:

@@ -5,56 +5,9 @@ import time
 
 import click
 
-from .cli import emit, json_option, main
-from .errors import BadInput
-
-
-def protocol_options(f):
-    """--rounds/--runs/--warmup shared by measure, profile and validate."""
-    f = click.option("--warmup", type=click.IntRange(0), default=None, help="Warm-up runs per round (default 10).")(f)
-    f = click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs per round (default 20).")(f)
-    f = click.option("--rounds", type=click.IntRange(1), default=None, help="Interleaved rounds (default 3).")(f)
-    return f
-
-
-def device_options(f):
-    f = click.option("--timing", type=click.Choice(["plain", "paired"]), default=None,
-                     help="cpu: paired = time each block of runs between two runs of a fixed reference and "
-                          "scale it to the reference's calibrated speed, for shared, noisy hosts "
-                          "(default plain; validate: the table's).")(f)
-    f = click.option("--benchmark-model", "benchmark_model", default=None,
-                     help="Android: local path of the TFLite benchmark_model binary (remembered).")(f)
-    f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
-    f = click.option("--core", type=int, default=None, help="cpu: the core to pin to (default: last allowed).")(f)
-    f = click.option("--runtime", default=None, help="cpu: ort (default), torch, tflite.")(f)
-    f = click.option("--device", "device_name", required=True, help="cpu, gpu or pixel1.")(f)
-    return f
-
-
-def make_protocol(rounds, runs, warmup, **extra):
-    from .protocol import Protocol
-
-    p = Protocol(**extra)
-    if rounds is not None:
-        p.rounds = rounds
-    if runs is not None:
-        p.runs = runs
-    if warmup is not None:
-        p.warmup = warmup
-    return p
-
-
-def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, gpu_index=0, check=True,
-                timing=None):
-    from .devices import get_device
-
-    dev = get_device(device_name, runtime, serial=serial, core=core, gpu_index=gpu_index, batch=batch,
-                     benchmark_model=benchmark_model, timing=timing)
-    if check:
-        ok, why = dev.available()
-        if not ok:
-            raise BadInput(f"--device {device_name}: not available here: {why}")
-    return dev
+from ..errors import BadInput
+from .app import emit, json_option, main
+from .options import device_options, make_device, make_protocol, protocol_options
 
 
 @main.command()
@@ -66,7 +19,7 @@ def devices(as_json):
     Example:
       latbench devices --json
     """
-    from .devices import describe_devices
+    from ..devices import describe_devices
 
     rows = describe_devices()
     lines = []
@@ -94,10 +47,10 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
     Example:
       latbench measure mobilenetv2 --device cpu --runtime ort --json
     """
-    from .protocol import run_items
-    from .profiling import arch_items
-    from .references import resolve_arch
-    from .store import ProfileStore
+    from ..measure.profiling import arch_items
+    from ..measure.protocol import run_items
+    from ..measure.store import ProfileStore
+    from ..references import resolve_arch
 
     a = resolve_arch(arch)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
@@ -148,22 +101,15 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
       latbench profile --device cpu --timing paired --space proxylessnas --db cpu-ort-paired.db  # noisy host
       latbench profile --device pixel1 --serial A1 --serial B2 --space proxylessnas
     """
-    from .profiling import arch_items, op_items, profile_items, ranked_extremes, sample_archs
-    from .spaces import get_space
+    from ..devices import open_devices
+    from ..lut.extremes import ranked_extremes
+    from ..measure.profiling import arch_items, op_items, profile_items, sample_archs
+    from ..spaces import get_space
 
     space = get_space(space_name)
     if extremes and not n_archs:
         raise BadInput("--extremes: only with --archs (it adds the fastest and slowest archs to the random ones)")
-    if device_name in ("pixel1", "android") and serials:
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model, serial=s, timing=timing) for s in serials]
-    elif device_name == "gpu" and gpus:
-        try:
-            idx = [int(g) for g in gpus.split(",")]
-        except ValueError:
-            raise BadInput(f"--gpus: expected comma-separated integers, got {gpus!r}") from None
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model, gpu_index=i, timing=timing) for i in idx]
-    else:
-        devs = [make_device(device_name, runtime, core, batch, benchmark_model, timing=timing)]
+    devs = open_devices(device_name, runtime, core, batch, benchmark_model, timing, serials, gpus)
     if db_path is None:
         db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
     if n_archs:

@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .arch import Arch, atomic_write_text
-from .errors import BadInput
-from .ops import WIDTH_FIELDS, decompose, op_features, op_from_key
+from ..arch import Arch
+from ..errors import BadInput
+from ..fileio import atomic_write_text, read_json
+from ..ops import GRANULARITIES, WIDTH_FIELDS, decompose, op_features, op_from_key
 
 FORMAT = "latbench-lut/1"
 METHODS = ("isolated", "context", "fitted", "imported")
@@ -49,7 +50,11 @@ class Prediction:
 
 
 class LatencyTable:
-    """A loaded LUT. Construct with `LatencyTable.load(path)` or from a dict via `from_dict`."""
+    """A loaded LUT. Construct with `LatencyTable.load(path)` or from a dict via `from_dict`.
+
+    Block and layer tables price any arch by themselves. A table keyed the way one space alone
+    understands (granularity `tunas-layer`) prices through that space: `bind(space)` (done by
+    `latbench.lut.files.load_table`) hands the keying to `space.arch_keys`."""
 
     def __init__(self, data: dict, source: str = "<lut>"):
         self.data = data
@@ -61,18 +66,21 @@ class LatencyTable:
         self._regressors = None
         self._by_shape = None
         self._cache = {}
+        self.space = None
+
+    def bind(self, space) -> "LatencyTable":
+        """Price archs through `space.arch_keys` (a space this table was built for)."""
+        if space.name not in self.data["spaces"]:
+            raise BadInput(f"{self.source}: a table for {', '.join(self.data['spaces']) or 'no space'} "
+                           f"cannot price archs of {space.name}")
+        self.space = space
+        return self
 
     # ------------------------------------------------------------------ file format
     @classmethod
     def load(cls, path) -> "LatencyTable":
         path = Path(path)
-        try:
-            obj = json.loads(path.read_text())
-        except OSError as exc:
-            raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        return cls.from_dict(obj, str(path))
+        return cls.from_dict(read_json(path, "latbench-lut/1"), str(path))
 
     @classmethod
     def from_dict(cls, obj, source: str = "<lut>") -> "LatencyTable":
@@ -94,11 +102,11 @@ class LatencyTable:
 
     def arch_keys(self, arch: Arch) -> list:
         """[(layer index, part, key)] of `arch` at this table's granularity."""
-        if self.granularity == "tunas-layer":  # imported TuNAS tables are keyed by TuNAS layer position
-            from .spaces import get_space
-            from .tunas_lut import tunas_arch_keys
-
-            return [(None, "", k) for k in tunas_arch_keys(get_space(self.data["spaces"][0]), arch)]
+        if self.space is not None:
+            return self.space.arch_keys(arch, self.granularity)
+        if self.granularity not in GRANULARITIES:
+            raise BadInput(f"{self.source}: a {self.granularity} table prices archs through its space; "
+                           "load it with latbench.lut.files.load_table")
         return [(u.layer_index, u.part, u.op.key) for u in decompose(arch, self.granularity)]
 
     def predict(self, arch: Arch, strict: bool = False) -> Prediction:
@@ -114,8 +122,8 @@ class LatencyTable:
 
     # ------------------------------------------------------------------ estimation
     def _estimate(self, key: str) -> tuple[float, str]:
-        if key.startswith("tunas:"):
-            raise BadInput(f"{self.source}: no entry for {key}; an imported TuNAS table covers its own space only")
+        if self.granularity not in GRANULARITIES:  # keys of one space's own: nothing to estimate from
+            raise BadInput(f"{self.source}: no entry for {key}; a {self.granularity} table covers its own space only")
         op = op_from_key(key)
         interp = self._interpolate(op)
         if interp is not None:
@@ -234,7 +242,7 @@ def save_lut(data: dict, path) -> None:
 
 
 def provenance(**extra) -> dict:
-    from . import __version__
+    from .. import __version__
 
     try:
         user = getpass.getuser()

@@ -1,16 +1,15 @@
 """Commands about lookup tables: build-lut, predict, validate, import-lut."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
-from .cli import emit, json_option, main
-from .cli_device import device_options, make_device, make_protocol, protocol_options
-from .errors import BadInput
+from ..errors import BadInput
+from .app import emit, json_option, main
+from .options import device_options, make_device, make_protocol, protocol_options
 
-# lut_fit.GROUPING_CHOICES, spelled out so the CLI does not import numpy to list them (a test checks)
+# lut.fit.GROUPING_CHOICES, spelled out so the CLI does not import numpy to list them (a test checks)
 PRIOR_GROUPS = ("auto", "one", "one+size", "kind", "kind+size", "kind-resolution", "kind-resolution+size")
 
 
@@ -43,11 +42,11 @@ def build_lut(db_path, method, granularity, prior, prior_lut, groups, space_name
       latbench build-lut --db cpu-ort.db --method fitted --prior context --granularity layer -o f.json
       latbench build-lut --db today.db --method fitted --prior-lut fitted.json -o today.json
     """
-    from .lut import save_lut
-    from .lut_build import build_lut as build
-    from .lut_files import load_table
-    from .store import ProfileStore
-    from .validation import fit_noise_warning
+    from ..lut import save_lut
+    from ..lut.build import build_lut as build
+    from ..lut.files import load_table
+    from ..measure.store import ProfileStore
+    from ..validation import fit_noise_warning
 
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
@@ -88,8 +87,8 @@ def predict(arch, lut_path, strict, as_json):
       latbench predict proxylessnas-mobile --lut pixel1-proxylessnas
       latbench predict my_arch.json --lut cpu-ort.lut.json --strict --json
     """
-    from .lut_files import load_table
-    from .references import resolve_arch
+    from ..lut.files import load_table
+    from ..references import resolve_arch
 
     a = resolve_arch(arch)
     table = load_table(lut_path)
@@ -130,63 +129,26 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
     Example:
       latbench validate --archs 100 --device cpu --runtime ort --lut cpu-ort.lut.json --space proxylessnas
     """
-    from .lut_files import load_table
-    from .profiling import arch_items, sample_archs
-    from .protocol import run_items
-    from .spaces import get_space
-    from .store import ProfileStore
-    from .validation import noise_warning, validate_table
+    from ..lut.files import load_table
+    from ..measure.store import ProfileStore
+    from ..spaces import get_space
+    from ..validation import format_report, noise_warning, run_validation, validation_archs, validation_timing
 
     table = load_table(lut_path)
     space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
-    if band:
-        try:
-            lo, hi = (float(x) for x in band.split(":"))
-        except ValueError:
-            raise BadInput(f"--band: expected LO:HI in ms, got {band!r}") from None
-        pool = sample_archs(space, n_archs * 50, seed, "validate")
-        archs = [a for a in pool if lo <= table.predict(a).latency_ms <= hi][:n_archs]
-        if len(archs) < n_archs:
-            raise BadInput(f"--band: only {len(archs)} of {len(pool)} sampled archs fall in {lo}..{hi} ms")
-    else:
-        archs = sample_archs(space, n_archs, seed, "validate")
-    if timing is None and device_name == "cpu":  # measure on the table's scale
-        timing = (table.data.get("device") or {}).get("timing", "plain")
+    archs = validation_archs(table, space, n_archs, seed, band)
+    timing = validation_timing(device_name, timing, table)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint())
     if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:
         click.echo(f"latbench: warning: {table.source} was built on another fingerprint "
                    f"({table.data['fingerprint_id']}) than this device ({store.fp})", err=True)
-    t0 = time.perf_counter()
-    try:
-        run_items(dev, arch_items(archs, role="validate"), store, make_protocol(rounds, runs, warmup),
-                  progress=not as_json, desc="validate")
-    finally:
-        dev.close()
-    report = validate_table(table, space, archs, store, out_dir)
-    report["wall_s"] = round(time.perf_counter() - t0, 2)
+    report = run_validation(table, space, archs, dev, store, make_protocol(rounds, runs, warmup), out_dir,
+                            progress=not as_json)
     if warning := noise_warning(report):
         click.echo(warning, err=True)
-    ci = report.get("ci95", {})
-
-    def interval(name, fmt):
-        return f" [{fmt.format(ci[name][0])}–{fmt.format(ci[name][1])}]" if name in ci else ""
-    text = (f"{space.name}, {len(archs)} archs, {table.data['method']} {table.granularity} table on "
-            f"{store.fingerprint.get('device')}/{store.fingerprint.get('runtime')}:\n"
-            f"  MAPE {report['mape']:.2f}%{interval('mape', '{:.2f}')}  RMSE {report['rmse_ms']:.3f} ms  "
-            f"bias {report['bias_pct']:+.2f}%  max |err| {report['max_abs_err_pct']:.2f}%\n"
-            f"  Pearson {report['pearson']:.4f}  Spearman {report['spearman']:.4f}  "
-            f"Kendall τ {report['kendall_tau']:.4f}{interval('kendall_tau', '{:.3f}')}\n"
-            f"  within ±5%: {report['within_5_pct']:.1f}%{interval('within_5_pct', '{:.0f}')}  "
-            f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
-            f"noise floor CV {report['noise_cv_pct']:.2f}% (a perfect table: MAPE ≈ {report['noise_mape_pct']:.2f}%)\n"
-            + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
-            + (f"  {report['outside_fit_range']} arch(s) predicted outside {table.fit_range_ms[0]:.2f}–"
-               f"{table.fit_range_ms[1]:.2f} ms, the range the table was fitted on (archs.csv: outside_fit_range)\n"
-               if report["outside_fit_range"] else "")
-            + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
-    emit(report, as_json, text)
+    emit(report, as_json, format_report(report, table, out_dir))
 
 
 @main.command("import-lut")
@@ -204,10 +166,10 @@ def import_lut(source, space_name, data_path, output, as_json):
     Example:
       latbench import-lut tunas --space proxylessnas -o pixel1-proxylessnas.json
     """
-    from .lut import save_lut
-    from .tunas_lut import import_tunas
+    from ..lut import save_lut
+    from ..lut.importers import import_published
 
-    data = import_tunas(space_name, data_path)
+    data = import_published(source, space_name, data_path)
     save_lut(data, output)
     emit({"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"]}, as_json,
          f"wrote {output}: {len(data['entries'])} entries, base {data['base_ms']:.3f} ms")

@@ -4,27 +4,28 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .arch import format_indices
-from .errors import BadInput
+from ..arch import format_indices
+from ..errors import BadInput
+from ..ops import make_op
 from .protocol import Item, Protocol, run_items, shard
 from .store import ProfileStore
 
 ROLE_STREAMS = {"train": 1, "validate": 2, "extremes": 3}  # independent random streams: validation archs are held out
-EXTREMES_POOL = 3000  # random archs that extreme_archs ranks
 # rounds added this long after an item's last one come from another sitting: the host's speed can step
 # between sittings (LiteRT networks 13.5 % apart a day later, benchmarks/RESULTS.md session 13), which
 # the protocol's interleaving does not spread out the way it spreads drift within one sitting
 RESUME_GAP_S = 3600.0
 
 
+PROBE_OP = make_op("pool", r=1, c=8)  # a no-work op: the runtime's own overhead per run
+PROBE_KEY = PROBE_OP.key
+
+
 def probe_item(granularity: str) -> Item:
     """The runtime-overhead probe (a no-work op) that isolated tables move into base_ms."""
-    from .lut_build import PROBE_KEY, PROBE_OP
-
     return Item(PROBE_KEY, PROBE_OP, "probe", {"granularity": granularity})
 
 
@@ -59,34 +60,6 @@ def sample_archs(space, n: int, seed: int, role: str) -> list:
             seen.add(t)
             archs.append(space.decode(idx))
     return archs
-
-
-def extreme_archs(space, table, k: int, seed: int, exclude=(), pool: int = EXTREMES_POOL) -> list:
-    """The `k` fastest and `k` slowest of `pool` random archs of `space`, ranked by `table`'s prediction.
-
-    Why: a fitted table is a linear fit of its training networks and extrapolates beyond their latency
-    range (its base_ms is often below zero), while uniform random archs seldom reach a space's ends; training
-    on the ends too keeps the smallest and largest networks inside the range (benchmarks/RESULTS.md)."""
-    have = {tuple(a.indices) for a in exclude}
-    cands = [a for a in sample_archs(space, pool, seed, "extremes") if tuple(a.indices) not in have]
-    order = np.argsort([table.predict(a).latency_ms for a in cands], kind="stable")
-    k = min(k, len(cands) // 2)
-    return [cands[i] for i in list(order[:k]) + list(order[len(order) - k:][::-1])]
-
-
-def ranked_extremes(db_path, fingerprint: dict, space, granularity: str, k: int, seed: int, exclude: list) -> list:
-    """`profile --extremes`: extreme_archs ranked by the isolated table of this device's ops in `db_path`."""
-    from .lut import LatencyTable
-    from .lut_build import build_lut
-
-    if not Path(db_path).exists():
-        raise BadInput(f"--extremes: {db_path}: no such profile store; profile the ops of {space.name} into it first")
-    store = ProfileStore(db_path, fingerprint)
-    try:
-        table = LatencyTable.from_dict(build_lut(store, "isolated", granularity, space.name))
-    finally:
-        store.close()
-    return extreme_archs(space, table, k, seed, exclude)
 
 
 def collect_node_profiles(device, items: list, store, progress: bool = True) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import emit, json_option, main
+from .app import emit, json_option, main
 
 _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_error", "indices", "arch",
                  "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
