@@ -49,12 +49,12 @@ def _peak_rss_mb() -> float:
 
 
 def _config(job: dict):
-    from search.config import SearchConfig
+    from search.registry import make_config
 
-    return SearchConfig(target_ms=job["target"], space=job["space"], lut=job.get("lut"), algo=job["algo"],
-                        steps=job["steps"], seed=job["seed"], candidates=job["candidates"], progress=False,
-                        remat=job.get("remat", True), out=job.get("out", "unused"), threads=1,
-                        beta=job.get("beta"), **{k: job[k] for k in ("rl_lr", "latency_samples") if job.get(k) is not None})
+    own = ("candidates",) if job["algo"] == "random" else ("beta", "rl_lr", "latency_samples")
+    return make_config(job["algo"], target_ms=job["target"], space=job["space"], lut=job.get("lut"),
+                       steps=job["steps"], seed=job["seed"], progress=False, remat=job.get("remat", True),
+                       out=job.get("out", "unused"), threads=1, **{k: job.get(k) for k in own})
 
 
 def worker_search(job: dict) -> dict:
@@ -77,8 +77,9 @@ def worker_search(job: dict) -> dict:
 
         ctx = prepare(cfg)
         per = max(1, job["steps"] // job["candidates"])
-        idx = [int(i) for i in r["indices"].split(":")]
-        out["standalone_accuracy"] = train_standalone(ctx, idx, per, 10_000 + job["seed"])
+        from latbench.arch import parse_arch
+
+        out["standalone_accuracy"], _ = train_standalone(ctx, parse_arch(r["arch"]), per, 10_000 + job["seed"])
         out["standalone_steps"] = per
     else:
         out["standalone_accuracy"] = r["proxy_accuracy"]
@@ -94,7 +95,7 @@ def worker_memory(job: dict) -> dict:
     torch.set_num_threads(1)
     from latbench.spaces import get_space
     from search.config import SearchConfig
-    from search.supernet import Supernet
+    from search.tunas.supernet import Supernet
     from search.training import make_weight_optimizer, train_step
 
     space = get_space(job["space"])

@@ -10,14 +10,18 @@ import numpy as np
 from latbench.errors import BadInput
 
 
-def default_lut(space_name: str) -> str:
-    """The shipped Pixel-1 TuNAS table of a TuNAS space."""
-    from latbench.lut.files import shipped_tables
+def default_lut(space) -> str:
+    """The space's preferred shipped table (`SearchSpace.default_table`), else the first shipped
+    table built for it."""
+    from latbench.lut.files import load_table, shipped_tables
 
-    name = f"pixel1-tunas-{space_name}"
-    if name not in shipped_tables():
-        raise BadInput(f"--lut: no shipped table for space {space_name}; give --lut FILE")
-    return name
+    shipped = shipped_tables()
+    if space.default_table in shipped:
+        return space.default_table
+    for name in shipped:
+        if space.name in load_table(name).data["spaces"]:
+            return name
+    raise BadInput(f"--lut: no shipped table for space {space.name}; give --lut FILE")
 
 
 def load_latency_model(space, lut: str | None):
@@ -25,7 +29,7 @@ def load_latency_model(space, lut: str | None):
     from latbench.lut.latency_model import LatencyModel
     from latbench.lut.files import load_table
 
-    name = lut or default_lut(space.name)
+    name = lut or default_lut(space)
     table = load_table(name)
     spaces = table.data.get("spaces") or []
     if spaces and space.name not in spaces:

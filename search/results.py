@@ -13,16 +13,23 @@ from latbench.fileio import atomic_write, atomic_write_text
 FORMAT = "latbench-search-result/1"
 
 
-def base_result(ctx, algo: str, final_indices, wall_s: float) -> dict:
-    """The fields every algorithm reports about its final arch."""
-    space, lm, cfg = ctx.space, ctx.lm, ctx.cfg
-    idx = [int(i) for i in final_indices]
-    lat = float(lm.latency(idx))
-    arch = space.decode(idx, name=f"{algo}-{space.name}-{cfg.target_ms:g}ms-seed{cfg.seed}")
+def base_result(ctx, algo: str, arch, wall_s: float, indices=None) -> dict:
+    """The fields every algorithm reports about its final `arch` (an Arch). `indices`: its index list
+    when the algorithm searched one of the space's index lists (TuNAS, random); algorithms whose
+    archs leave the space's grid (TF-NAS widths, NetAdaptV2 pruning) give none, and the latency
+    then comes from the table's own prediction."""
+    space, cfg = ctx.space, ctx.cfg
+    arch.name = f"{algo}-{space.name}-{cfg.target_ms:g}ms-seed{cfg.seed}"
+    if indices is not None:
+        indices = [int(i) for i in indices]
+        lat = float(ctx.lm.latency(indices))
+    else:
+        lat = float(ctx.lm.table.predict(arch).latency_ms)
     return {"format": FORMAT, "algo": algo, "space": space.name, "lut": ctx.lut, "target_ms": cfg.target_ms,
             "latency_ms": lat, "relative_error": abs(lat / cfg.target_ms - 1.0),
-            "indices": format_indices(idx), "arch": arch.to_dict(), "seed": cfg.seed, "steps": cfg.steps,
-            "world_size": ctx.dist.world, "wall_s": wall_s, "data": ctx.data.describe()}
+            "indices": None if indices is None else format_indices(indices), "arch": arch.to_dict(),
+            "seed": cfg.seed, "steps": cfg.steps, "world_size": ctx.dist.world, "wall_s": wall_s,
+            "data": ctx.data.describe()}
 
 
 def write_results(out_dir, result: dict) -> dict:

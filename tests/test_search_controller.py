@@ -11,10 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from latbench.errors import BadInput  # noqa: E402
 from latbench.spaces import get_space  # noqa: E402
 from search.latency import load_latency_model, rejection_sample, uniform_indices  # noqa: E402
-from search.plan import Planner  # noqa: E402
-from search.policy import CategoricalPolicy, EMABaseline, make_rl_optimizer  # noqa: E402
-from search.refine import refine_to_target  # noqa: E402
-from search.schedules import rl_learning_rate  # noqa: E402
+from search.tunas.plan import Planner  # noqa: E402
+from search.tunas.policy import CategoricalPolicy, EMABaseline, make_rl_optimizer  # noqa: E402
+from search.tunas.refine import refine_to_target  # noqa: E402
+from search.tunas.schedules import rl_learning_rate  # noqa: E402
 
 
 def test_policy_starts_uniform_and_samples_valid_indices():
@@ -148,7 +148,7 @@ def test_latency_term_gradient_is_the_exact_gradient_of_the_expected_penalty():
     its mean over draws equals the exact gradient, by enumerating every arch of a tiny space."""
     import itertools
 
-    from search.tunas import latency_term_loss
+    from search.tunas.runner import latency_term_loss
 
     lm = _AdditiveLatency([[1.0, 3.0, 6.0], [0.0, 2.5], [2.0, 2.2, 5.0]])
     pol = CategoricalPolicy([3, 2, 3])
@@ -174,7 +174,7 @@ def test_latency_term_alone_collapses_the_policy_onto_the_target(proxyless):
     """With no quality signal at all, the many-sample latency term drives TuNAS's controller (Adam,
     lr schedule) to a collapsed policy whose argmax lands within 0.5 % of T0: the absolute reward
     penalises the spread of the sampled latencies, not only their mean."""
-    from search.tunas import latency_term_loss
+    from search.tunas.runner import latency_term_loss
 
     space, lm = proxyless
     pol = CategoricalPolicy(space.sizes, Planner(space).parents())

@@ -9,9 +9,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the top-level `search` package
 
 from latbench.errors import BadInput  # noqa: E402
-from search.policy import EMABaseline  # noqa: E402
-from search.rewards import absolute_reward, hard_reward, reward_function, soft_reward  # noqa: E402
-from search.schedules import rl_learning_rate, warmup_probability, weight_learning_rate  # noqa: E402
+from search.tunas.policy import EMABaseline  # noqa: E402
+from search.tunas.rewards import absolute_reward, hard_reward, reward_function, soft_reward  # noqa: E402
+from search.schedules import weight_learning_rate
+from search.tunas.schedules import rl_learning_rate, warmup_probability  # noqa: E402
 
 
 def test_absolute_reward_values():

@@ -10,8 +10,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latbench.spaces import get_space  # noqa: E402
-from search.layers import SharedBatchNorm, SharedConv2d, SharedDepthwise, channel_mask  # noqa: E402
-from search.supernet import Supernet, proxy_strides  # noqa: E402
+from search.tunas.layers import SharedBatchNorm, SharedConv2d, SharedDepthwise, channel_mask  # noqa: E402
+from search.proxy import proxy_strides
+from search.tunas.supernet import Supernet  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -154,7 +155,7 @@ def test_skipped_layer_is_identity_and_untrained():
 
 def test_plan_group_runs_one_arch_per_chunk_of_the_batch():
     """Several TuNAS shards in one call: chunk i of the batch goes through arch i, nothing else."""
-    from search.supernet import PlanGroup
+    from search.tunas.supernet import PlanGroup
 
     space = get_space("proxylessnas")
     torch.manual_seed(0)

@@ -17,14 +17,14 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--algo", default="tunas", show_default=True,
               help="Search algorithm: tunas | random (tfnas, netadaptv2: not implemented yet).")
 @click.option("--space", "space_name", default="proxylessnas", show_default=True,
-              help="TuNAS search space: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
-@click.option("--lut", default=None, help="LUT file or shipped table name [default: pixel1-tunas-SPACE].")
+              help="Search space (`latbench spaces`); TuNAS: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
+@click.option("--lut", default=None, help="LUT file or shipped table name [default: the space's shipped table, e.g. pixel1-tunas-SPACE].")
 @click.option("--steps", type=int, default=None, help="Search steps (weight + RL update pairs) [default: 800].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="latbench-search", show_default=True, help="Folder for result.json and trajectory.png.")
 @click.option("--data", default=None, help="Proxy task: .npz (x, y[, x_valid, y_valid]) or a class-per-subfolder "
               "image folder [default: built-in digits].")
-@click.option("--reward", default="absolute", show_default=True, help="absolute | soft | hard (TuNAS / MnasNet).")
+@click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
 @click.option("--beta", type=float, default=None, help="Reward cost exponent [default: -0.10 absolute, -0.07 soft/hard].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
 @click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
@@ -36,7 +36,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               help="TuNAS, absolute reward: extra archs per step that price the latency term of the gradient "
               "(0: the sampled arch only, as TuNAS) [default: 0].")
 @click.option("--candidates", type=int, default=None, help="Random search: archs to train [default: 5].")
-@click.option("--remat/--no-remat", default=True, show_default=True, help="Rematerialise op-warmup layers.")
+@click.option("--remat/--no-remat", default=None, help="Rematerialise layers that average several ops [default: on].")
 @click.option("--refine/--no-refine", default=None,
               help="TuNAS: optional final latency refinement of the argmax (see search/README.md) [default: off: final arch = argmax].")
 @click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
@@ -57,16 +57,14 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
       latbench search --target-ms 84 --space proxylessnas-enlarged --steps 800 --seed 1 --out run1 --json
       latbench search --target-ms 84 --algo random --candidates 5
     """
-    from search.config import SearchConfig
-    from search.registry import run_search
+    from search.registry import make_config, run_search
 
-    cfg = SearchConfig(target_ms=target_ms, algo=algo, space=space_name, lut=lut, seed=seed, out=out, data=data,
-                       reward=reward, beta=beta, remat=remat, progress=not quiet)
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("width", width), ("resolution", resolution),
-                        ("rl_lr", rl_lr), ("rl_samples", rl_samples), ("latency_samples", latency_samples),
-                        ("candidates", candidates), ("refine", refine), ("threads", threads)):
-        if value is not None:
-            setattr(cfg, name, value)
+    cfg = make_config(algo, target_ms=target_ms, space=space_name, lut=lut, seed=seed, out=out, data=data,
+                      remat=remat, progress=not quiet, steps=steps, batch_size=batch_size, width=width,
+                      resolution=resolution, threads=threads,
+                      # algorithm-specific: an error when the chosen algorithm has no such option
+                      reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
+                      candidates=candidates, refine=refine)
     result = run_search(cfg)
     if result.get("world_size", 1) > 1 and result.get("files") is None:
         return  # not rank 0: rank 0 reports
@@ -85,7 +83,8 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
                          "probable arch within that band; --beta -1.0 --latency-samples 1024 weights latency more "
                          "and prices it on 1024 archs per step (search/README.md)")
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
-    lines.append(f"  indices {result['indices']}")
+    if result.get("indices"):
+        lines.append(f"  indices {result['indices']}")
     if result.get("files"):
         lines.append(f"  wrote {result['files']['result']} and {result['files']['plot']} ({result['wall_s']:.0f} s)")
     emit(summary, as_json, "\n".join(lines))

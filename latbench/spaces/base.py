@@ -27,6 +27,7 @@ class SearchSpace:
 
     name: str = ""
     description: str = ""
+    default_table: str | None = None  # the shipped table a search uses without --lut
     choices: list  # list[Choice], walk order
 
     # -------------------------------------------------------------- generic part

@@ -314,6 +314,10 @@ class TunasSpace(SearchSpace):
     tunas_key: str = ""
 
     @property
+    def default_table(self) -> str:
+        return f"pixel1-tunas-{self.name}"  # TuNAS's own Pixel-1 cost model, imported
+
+    @property
     def template(self) -> Template:
         return build_template(self.tunas_key)
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..proxy import proxy_strides
 from .layers import (SharedBatchNorm, SharedConv2d, SharedDepthwise, SharedLinear, SharedSqueezeExcite,
                      activation)
 from .plan import MODULE_KINDS, Planner
@@ -101,22 +102,6 @@ def _finish(x, y, p, residual):
     if p.skip_avg:
         y = 0.5 * y  # mean of the layer and the skip (zero) option
     return x + y if residual else y
-
-
-def proxy_strides(strides: list, resolution: int, min_feature_map: int) -> list:
-    """Set the last strides > 1 to 1 until resolution / total stride >= min_feature_map."""
-    out = list(strides)
-    total = 1
-    for s in out:
-        total *= s
-    for i in reversed(range(len(out))):
-        s = out[i]
-        if resolution / total >= min_feature_map or total == 1:
-            break
-        if s > 1:
-            out[i] = 1
-            total //= s
-    return out
 
 
 class PlanGroup(list):

@@ -30,13 +30,15 @@ import time
 import numpy as np
 import torch
 
-from .distributed import BatchStream, all_reduce_mean, wrap
+from ..distributed import BatchStream, all_reduce_mean, wrap
+from ..progress import progress_bar
+from ..results import base_result
+from ..schedules import weight_learning_rate
+from ..training import batch_accuracy, evaluate, make_weight_optimizer, train_step
 from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
-from .results import base_result
 from .rewards import absolute_reward, reward_function
-from .schedules import rl_learning_rate, warmup_probability, weight_learning_rate
+from .schedules import rl_learning_rate, warmup_probability
 from .supernet import PlanGroup, Supernet
-from .training import batch_accuracy, evaluate, make_weight_optimizer, train_step
 
 
 def build_supernet(ctx, seed: int) -> Supernet:
@@ -66,7 +68,7 @@ def run_tunas(ctx) -> dict:
     valid = BatchStream(ctx.data.x_valid, ctx.data.y_valid, cfg.rl_batch_size, dist, seed=cfg.seed + 1)
     op_dec, filter_dec = np.array(planner.op_decisions), np.array(planner.filter_decisions)
     trajectory, n = [], cfg.steps
-    bar = _progress(cfg, dist, "tunas")
+    bar = progress_bar(cfg, dist, "tunas")
     k_samples = cfg.rl_samples  # checked by context.check_config
     for step in range(n):
         idxs = [policy.sample(gen) for _ in range(k_samples)]
@@ -139,7 +141,7 @@ def _finish(ctx, net, policy, trajectory, wall) -> dict:
     k = max(1, int(round(cfg.sampled_window * len(trajectory))))
     sampled = float(np.mean([t["sampled_latency_ms"] for t in trajectory[-k:]]))
     expected = lm.expected_latency([p.detach().double() for p in policy.prob_list()])
-    result = base_result(ctx, "tunas", final, wall)
+    result = base_result(ctx, "tunas", space.decode([int(i) for i in final]), wall, indices=final)
     argmax_lat = float(lm.latency(argmax))
     result.update({
         "argmax_indices": ":".join(str(int(i)) for i in argmax), "argmax_latency_ms": argmax_lat,
@@ -155,11 +157,3 @@ def _finish(ctx, net, policy, trajectory, wall) -> dict:
         "trajectory": trajectory,
     })
     return result
-
-
-def _progress(cfg, dist, desc):
-    if not cfg.progress or not dist.is_main:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=cfg.steps, desc=desc, unit="step", dynamic_ncols=True, leave=False)
