@@ -66,7 +66,9 @@ HOW_TO_GET = (
     f"then configure it once: --benchmark-model PATH, {ENV_BINARY}=PATH, or "
     '{"benchmark_model": "PATH"} in ~/.config/latbench/config.json')
 
-_SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "device_scripts" / "android"
+# device_scripts/ at the top of a checkout; inside the package in an installed wheel (setup.py)
+_SOURCE_SCRIPTS = Path(__file__).resolve().parents[2] / "device_scripts" / "android"
+_SCRIPTS_DIR = _SOURCE_SCRIPTS if _SOURCE_SCRIPTS.is_dir() else Path(__file__).resolve().parent / "scripts" / "android"
 
 
 # ---------------------------------------------------------------------- configuration
