@@ -15,9 +15,10 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @main.command()
 @click.option("--target-ms", type=float, required=True, help="Latency target T0 in ms (LUT prediction).")
 @click.option("--algo", default="tunas", show_default=True,
-              help="Search algorithm: tunas | random (tfnas, netadaptv2: not implemented yet).")
+              help="Search algorithm: tunas | random | tfnas (netadaptv2: not implemented yet).")
 @click.option("--space", "space_name", default="proxylessnas", show_default=True,
-              help="TuNAS search space: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
+              help="Search space: proxylessnas, proxylessnas-enlarged, mobilenetv3-like (tunas, random); "
+              "tfnas, tfnas-mbv2 (tfnas).")
 @click.option("--lut", default=None, help="LUT file or shipped table name [default: pixel1-tunas-SPACE].")
 @click.option("--steps", type=int, default=None, help="Search steps (weight + RL update pairs) [default: 800].")
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -45,10 +45,18 @@ def check_config(cfg: SearchConfig) -> None:
                        "latency term, so the two cannot be estimated apart)")
 
 
-def search_space(name: str):
-    """The space by name; the supernet needs a TuNAS space (template + settings)."""
+# algorithms that build their own supernet from other spaces: the spaces they take
+OWN_SPACES = {"tfnas": ("tfnas", "tfnas-mbv2")}
+
+
+def search_space(name: str, algo: str = "tunas"):
+    """The space by name; the shared supernet needs a TuNAS space (template + settings)."""
     from latbench.spaces import get_space
 
+    if algo in OWN_SPACES:
+        if name not in OWN_SPACES[algo]:
+            raise BadInput(f"--space: {name}: --algo {algo} searches {', '.join(OWN_SPACES[algo])}")
+        return get_space(name)
     space = get_space(name)
     if not hasattr(space, "template") or not hasattr(space, "settings"):
         from latbench.spaces.tunas import TUNAS_SPACES
@@ -60,7 +68,7 @@ def search_space(name: str):
 
 def prepare(cfg: SearchConfig) -> SearchContext:
     check_config(cfg)
-    space = search_space(cfg.space)
+    space = search_space(cfg.space, cfg.algo)
     from .latency import load_latency_model
 
     lm, lut = load_latency_model(space, cfg.lut)

@@ -1,7 +1,8 @@
 """Search algorithms by name. Runners load lazily; an algorithm plugs in with one `register` call
 (or one line in ALGORITHMS): a runner takes a SearchContext and returns the result dict.
 
-`tfnas` and `netadaptv2` (DESIGN 8.2, 8.3) are known names without a runner yet.
+`netadaptv2` (DESIGN 8.3) is a known name without a runner yet. PLOTTERS: an algorithm's own
+trajectory plot ("module:function", called as f(result, path)); the default is results.plot_trajectory.
 """
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ from latbench.errors import BadInput
 ALGORITHMS = {
     "tunas": "search.tunas:run_tunas",
     "random": "search.random_search:run_random_search",
-    "tfnas": None,
+    "tfnas": "search.tfnas.run:run_tfnas",
     "netadaptv2": None,
 }
+
+
+PLOTTERS = {"tfnas": "search.tfnas.plot:plot_trajectory"}
+
+
+def _resolve(target):
+    if target is None or callable(target):
+        return target
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def register(name: str, target) -> None:
@@ -60,7 +71,7 @@ def run_search(cfg, write: bool = True) -> dict:
         if write and ctx.dist.is_main:
             from .results import write_results
 
-            result["files"] = write_results(cfg.out, result)
+            result["files"] = write_results(cfg.out, result, _resolve(PLOTTERS.get(cfg.algo)))
         barrier(ctx.dist)  # ranks leave together: tearing gloo down while a peer still works aborts it
         return result
     finally:

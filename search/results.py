@@ -26,11 +26,12 @@ def base_result(ctx, algo: str, final_indices, wall_s: float) -> dict:
             "world_size": ctx.dist.world, "wall_s": wall_s, "data": ctx.data.describe()}
 
 
-def write_results(out_dir, result: dict) -> dict:
+def write_results(out_dir, result: dict, plot=None) -> dict:
+    """result.json + trajectory.png; `plot(result, path)` draws the latter (default: plot_trajectory)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"result": str(out / "result.json"), "plot": str(out / "trajectory.png")}
-    plot_trajectory(result, out / "trajectory.png")
+    (plot or plot_trajectory)(result, out / "trajectory.png")
     atomic_write_text(out / "result.json", json.dumps({**result, "files": files}, indent=1) + "\n")
     return files
 
