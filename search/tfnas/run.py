@@ -111,7 +111,8 @@ class TFNASSearch:
             torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
         self.a_opt.step()
         self.arch.normalise()
-        return {"arch_ce": float(ce), "latency_loss": float(lat_loss), "expected_latency_ms": float(lat)}
+        return {"arch_ce": float(ce.detach()), "latency_loss": float(lat_loss.detach()),
+                "expected_latency_ms": float(lat.detach())}
 
     def derived(self) -> list[int]:
         """View index list of the derived arch: argmax op per block, then argmax depth per stage."""
@@ -193,6 +194,7 @@ class TFNASSearch:
         depth_p = [p.detach() for p in self.arch.depth_probs()]
         expected = float(self.lm.expected_latency([p.double() for p in op_p + depth_p]))
         ops_idx = idx[:self.view.num_blocks]
+        kept = self.view.kept_blocks(idx)
         return {
             "format": FORMAT, "algo": "tfnas", "space": self.space.name, "lut": ctx.lut, "target_ms": cfg.target_ms,
             "latency_ms": lat, "relative_error": abs(lat / cfg.target_ms - 1.0),
@@ -205,8 +207,9 @@ class TFNASSearch:
             "expected_latency_ms": expected,
             "ops": [self.space.choices[p].options[o] for p, o in enumerate(ops_idx)],
             "depths": self.view.depths(idx),
-            "mids": [self.widths.mids[pos][o] for pos, o in enumerate(ops_idx)],
-            "mid_bounds": [[self.ops[pos][o].min_mid, self.ops[pos][o].max_mid] for pos, o in enumerate(ops_idx)],
+            "kept_blocks": kept,  # searchable block positions in the arch; mids / bounds of those blocks
+            "mids": [self.widths.mids[pos][ops_idx[pos]] for pos in kept],
+            "mid_bounds": [[self.ops[pos][ops_idx[pos]].min_mid, self.ops[pos][ops_idx[pos]].max_mid] for pos in kept],
             "proxy_accuracy": self.evaluate(idx),
             "proxy_accuracy_kind": "one-shot: final arch with the shared supernet weights, whole valid split",
             "final_op_probs": [[round(float(v), 4) for v in p] for p in op_p],

@@ -186,17 +186,25 @@ class TFNASSupernet(nn.Module):
         x = self.fixed(self.stem(x))
         return torch.stack([self._path(x, ops, depth_w) for ops, depth_w in paths])
 
+    def stage_forward(self, x, si: int, ops, w=None):
+        """Stage `si` on `x`: its blocks in order; with more than one block, the sink-connected
+        Σ_d w_d · (output after d blocks) (w: weights over depths 1..n)."""
+        outs = []
+        for pos in self.stage_blocks[si]:
+            x = self.blocks[pos](x, ops[pos])
+            outs.append(x)
+        if len(outs) == 1:
+            return x
+        return sum(wi * o for wi, o in zip(w, outs))
+
     def _path(self, x, ops, depth_w):
         d = 0
-        for positions in self.stage_blocks:
-            outs = []
-            for pos in positions:
-                x = self.blocks[pos](x, ops[pos])
-                outs.append(x)
-            if len(positions) > 1:  # sink-connecting: Σ_d w_d · output after d blocks
-                w = depth_w[d]
+        for si, positions in enumerate(self.stage_blocks):
+            if len(positions) > 1:
+                x = self.stage_forward(x, si, ops, depth_w[d])
                 d += 1
-                x = sum(wi * o for wi, o in zip(w, outs))
+            else:
+                x = self.stage_forward(x, si, ops)
         x = self.head(x)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.classifier(x)
