@@ -46,7 +46,7 @@ def check_config(cfg: SearchConfig) -> None:
 
 
 # algorithms that build their own supernet from other spaces: the spaces they take
-OWN_SPACES = {"tfnas": ("tfnas", "tfnas-mbv2")}
+OWN_SPACES = {"tfnas": ("tfnas", "tfnas-elastic", "tfnas-mbv2")}
 
 
 def search_space(name: str, algo: str = "tunas"):
