@@ -396,3 +396,15 @@ def test_tiny_search_through_cli(cli, tmp_path):
     assert any(t.get("expected_latency_ms") for t in traj) and any(t.get("latency_loss") is not None for t in traj)
     assert len(traj[0]["depth_probs"]) == len(space.depth_stages)
     assert result["schedule"]["warmup_steps"] == 1
+
+
+def test_tfnas_mbv2_search_lands_at_or_below_target():
+    ctx = tiny_context(TFNASMBV2Space(), steps=4, warmup=0.0)
+    ctx.cfg.target_ms = 150.0
+    r = TFNASSearch(ctx).run()
+    arch = parse_arch(r["arch"], "result")
+    assert table_for(TFNASMBV2Space()).predict(arch).latency_ms == pytest.approx(r["latency_ms"], rel=1e-12)
+    assert r["latency_ms"] <= 150.0 and r["relative_error"] <= 0.005
+    assert all(s.layer["se"] == 0 for s in arch.shapes() if s.type == "mbconv")
+    for m, (lo, hi) in zip(r["mids"], r["mid_bounds"]):
+        assert lo <= m <= hi
