@@ -51,10 +51,11 @@ def _peak_rss_mb() -> float:
 def _config(job: dict):
     from search.registry import make_config
 
-    own = ("candidates",) if job["algo"] == "random" else ("beta", "rl_lr", "latency_samples")
+    own = {"random": ("candidates",), "tunas": ("beta", "rl_lr", "latency_samples")}.get(job["algo"], ())
     return make_config(job["algo"], target_ms=job["target"], space=job["space"], lut=job.get("lut"),
                        steps=job["steps"], seed=job["seed"], progress=False, remat=job.get("remat", True),
-                       out=job.get("out", "unused"), threads=1, **{k: job.get(k) for k in own})
+                       out=job.get("out", "unused"), threads=1, **{k: job.get(k) for k in own},
+                       **(job.get("tfnas") or {}))  # search.tfnas.config.TFNASConfig fields
 
 
 def worker_search(job: dict) -> dict:
@@ -67,6 +68,19 @@ def worker_search(job: dict) -> dict:
     wall = time.time() - t0
     out = {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "latency_ms": r["latency_ms"],
            "relative_error": r["relative_error"], "proxy_accuracy": r["proxy_accuracy"], "indices": r["indices"]}
+    if job["algo"] == "tfnas":
+        out.update({k: r[k] for k in ("expected_latency_ms", "ops", "depths", "mids", "model_latency_ms",
+                                      "estimated_keys")})
+        out["estimated_keys"] = len(out["estimated_keys"])
+        out["standalone_accuracy"] = r["proxy_accuracy"]  # one-shot; stand-alone training is TuNAS-space only
+        out["standalone_steps"] = 0
+        if job.get("keep_dir"):  # the final arch, for `latbench measure` on a quiet machine
+            d = Path(job["keep_dir"])
+            d.mkdir(parents=True, exist_ok=True)
+            from latbench.fileio import atomic_write_text
+
+            atomic_write_text(d / f"tfnas-{job['target']:g}ms-seed{job['seed']}.json", json.dumps(r["arch"]) + "\n")
+        return out
     if job["algo"] == "tunas":
         out.update({k: r[k] for k in ("argmax_latency_ms", "argmax_relative_error", "sampled_latency_ms",
                                       "expected_latency_ms", "refine", "final_entropy",
@@ -156,6 +170,7 @@ def summarise(rows: list, spaces: list) -> dict:
         key = sp["label"]
         tun = [r for r in rows if r["kind"] == "search" and r["algo"] == "tunas" and r["label"] == key and "error" not in r]
         rnd = [r for r in rows if r["kind"] == "search" and r["algo"] == "random" and r["label"] == key and "error" not in r]
+        tfn = [r for r in rows if r["kind"] == "search" and r["algo"] == "tfnas" and r["label"] == key and "error" not in r]
         mem = {str(r["remat"]): r for r in rows if r["kind"] == "memory" and r["label"] == key and "error" not in r}
         s = {}
         if tun:
@@ -169,6 +184,15 @@ def summarise(rows: list, spaces: list) -> dict:
                           "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in tun])),
                           "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in tun])),
                           "standalone_accuracy_mean": float(np.mean([r["standalone_accuracy"] for r in tun]))}
+        for target in sorted({r["target"] for r in tfn}):
+            rs = [r for r in tfn if r["target"] == target]
+            err = [r["relative_error"] for r in rs]
+            s[f"tfnas@{target:g}ms"] = {
+                "seeds": len(rs), "error_mean": float(np.mean(err)), "error_max": float(np.max(err)),
+                "within_0.5pct": int(sum(e <= 0.005 for e in err)), "at_most_target": int(sum(r["latency_ms"] <= target for r in rs)),
+                "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])),
+                "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in rs])),
+                "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rs]))}
         if rnd:
             s["random"] = {"seeds": len(rnd), "best_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rnd])),
                            "final_error_mean": float(np.mean([r["relative_error"] for r in rnd])),
@@ -195,6 +219,11 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
         if "error" in r:
             print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} failed: {r['error']}")
             continue
+        if r["algo"] == "tfnas":
+            print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} {'-':>10} {'-':>10} {r['latency_ms']:>9.2f} "
+                  f"{_pct(r['relative_error']):>9} {'-':>8} {r['proxy_accuracy']:>7.3f} {'-':>6} {r['wall_s']:>7.0f} "
+                  f"{r['peak_rss_mb']:>7.0f}  T={r['target']:g}")
+            continue
         t = r["algo"] == "tunas"
         print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} "
               f"{(format(r['argmax_latency_ms'], '.2f') if t else '-'):>10} {(_pct(r['argmax_relative_error']) if t else '-'):>10} "
@@ -216,6 +245,12 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
                          f"{t['argmax_within_0.5pct']}/{t['seeds']} within 0.5%), final {_pct(t['final_error_mean'])} "
                          f"(max {_pct(t['final_error_max'])}, {t['final_within_0.5pct']}/{t['seeds']} within 0.5%), "
                          f"stand-alone acc {t['standalone_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s;")
+        for k, t in s.items():
+            if k.startswith("tfnas@"):
+                parts.append(f"TF-NAS {k[6:]}: error mean {_pct(t['error_mean'])} (max {_pct(t['error_max'])}, "
+                             f"{t['within_0.5pct']}/{t['seeds']} within 0.5%, {t['at_most_target']} at or below T), "
+                             f"one-shot acc {t['oneshot_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s, "
+                             f"peak RSS {t['peak_rss_mb_max']:.0f} MB;")
         if "random" in s:
             parts.append(f"random search best acc {s['random']['best_accuracy_mean']:.3f}, wall {s['random']['wall_s_mean']:.0f} s;")
         if "memory" in s and "growth_saved_pct" in s["memory"]:
@@ -245,6 +280,15 @@ def main(argv=None) -> int:
                     help="TuNAS base RL learning rate (default: the search default, 0.05; see search/README.md)")
     ap.add_argument("--latency-samples", type=int, default=None,
                     help="TuNAS: archs per step pricing the latency term (default: the search default, 0)")
+    ap.add_argument("--algo", choices=("tunas", "tfnas"), default="tunas",
+                    help="tfnas: TF-NAS searches of --tfnas-space on --cpu-lut at each --targets value (no random "
+                    "search or memory jobs: TuNAS's supernet cannot build the TF-NAS spaces)")
+    ap.add_argument("--tfnas-space", default="tfnas", help="tfnas: tfnas, tfnas-elastic or tfnas-mbv2")
+    ap.add_argument("--targets", type=float, nargs="*", default=None, help="tfnas: latency targets in ms")
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (goals are reported on 100..119)")
+    ap.add_argument("--tfnas-options", default=None,
+                    help='tfnas: JSON of TFNASConfig overrides, e.g. \'{"lambda_lat": 0.1}\'')
+    ap.add_argument("--keep-archs", default=None, help="tfnas: folder for the final archs (to measure them)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
     if args.worker:
@@ -253,6 +297,8 @@ def main(argv=None) -> int:
         print(json.dumps(res))
         return 0
 
+    if args.algo == "tfnas":
+        return main_tfnas(args, ap)
     spaces = [{"label": s, "space": s, "lut": None, "target": args.target} for s in args.spaces]
     if args.cpu_lut:
         if args.cpu_target is None:
@@ -261,7 +307,7 @@ def main(argv=None) -> int:
                        "lut": args.cpu_lut, "target": args.cpu_target})
     jobs = []
     for sp in spaces:
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
                          "candidates": args.candidates, "beta": args.beta, "rl_lr": args.rl_lr,
                          "latency_samples": args.latency_samples})
@@ -272,6 +318,22 @@ def main(argv=None) -> int:
     for sp in spaces[:2]:
         for remat in (True, False):
             jobs.append({**sp, "kind": "memory", "remat": remat, "batch": args.mem_batch, "steps": args.mem_steps})
+    return run_all(jobs, spaces, args)
+
+
+def main_tfnas(args, ap) -> int:
+    if not args.cpu_lut or not args.targets:
+        ap.error("--algo tfnas needs --cpu-lut and --targets")
+    options = json.loads(args.tfnas_options) if args.tfnas_options else None
+    label = f"{args.tfnas_space}@{Path(args.cpu_lut).stem}"
+    spaces = [{"label": label, "space": args.tfnas_space, "lut": args.cpu_lut, "target": None}]
+    jobs = [{**spaces[0], "target": t, "kind": "search", "algo": "tfnas", "seed": seed, "steps": args.steps,
+             "candidates": args.candidates, "tfnas": options, "keep_dir": args.keep_archs}
+            for t in args.targets for seed in range(args.seed_start, args.seed_start + args.seeds)]
+    return run_all(jobs, spaces, args)
+
+
+def run_all(jobs, spaces, args) -> int:
     info = machine_info()
     t0 = time.time()
     print(f"{len(jobs)} jobs, {args.workers} at a time ...", file=sys.stderr)

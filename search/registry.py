@@ -14,19 +14,22 @@ from latbench.errors import BadInput
 class Algorithm:
     runner: str | None  # "module:function"; None: a known name without a runner yet
     config: str = "search.config:SearchConfig"
+    plot: str = "search.results:plot_trajectory"  # (result, path) -> trajectory.png
 
 
 ALGORITHMS = {
     "tunas": Algorithm("search.tunas.runner:run_tunas", "search.tunas.config:TunasConfig"),
     "random": Algorithm("search.random_search:run_random_search", "search.random_search:RandomConfig"),
-    "tfnas": Algorithm(None),
+    "tfnas": Algorithm("search.tfnas.run:run_tfnas", "search.tfnas.config:TFNASConfig",
+                       "search.tfnas.plot:plot_trajectory"),
     "netadaptv2": Algorithm(None),
 }
 
 
-def register(name: str, runner, config: str = "search.config:SearchConfig") -> None:
-    """Register a runner ("module:function" or a callable) and its config class."""
-    ALGORITHMS[name] = Algorithm(runner, config)
+def register(name: str, runner, config: str = "search.config:SearchConfig",
+             plot: str = "search.results:plot_trajectory") -> None:
+    """Register a runner ("module:function" or a callable), its config class and its trajectory plot."""
+    ALGORITHMS[name] = Algorithm(runner, config, plot)
 
 
 def algorithm_names() -> list[str]:
@@ -80,7 +83,7 @@ def run_search(cfg, write: bool = True) -> dict:
         if write and ctx.dist.is_main:
             from .results import write_results
 
-            result["files"] = write_results(cfg.out, result)
+            result["files"] = write_results(cfg.out, result, _load(ALGORITHMS[cfg.algo].plot))
         barrier(ctx.dist)  # ranks leave together: tearing gloo down while a peer still works aborts it
         return result
     finally:

@@ -32,11 +32,12 @@ def base_result(ctx, algo: str, arch, wall_s: float, indices=None) -> dict:
             "data": ctx.data.describe()}
 
 
-def write_results(out_dir, result: dict) -> dict:
+def write_results(out_dir, result: dict, plot=None) -> dict:
+    """result.json + trajectory.png; `plot(result, path)` draws the latter (default: plot_trajectory)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"result": str(out / "result.json"), "plot": str(out / "trajectory.png")}
-    plot_trajectory(result, out / "trajectory.png")
+    (plot or plot_trajectory)(result, out / "trajectory.png")
     atomic_write_text(out / "result.json", json.dumps({**result, "files": files}, indent=1) + "\n")
     return files
 

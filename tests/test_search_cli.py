@@ -88,7 +88,8 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
 @pytest.mark.parametrize("args, match", [
     (["--space", "no-such-space"], "unknown space"),
     (["--space", "tfnas"], "TuNAS spaces only"),
-    (["--algo", "tfnas"], "not implemented yet"),
+    (["--algo", "tfnas"], "--algo tfnas searches tfnas, tfnas-elastic, tfnas-mbv2"),
+    (["--algo", "tfnas", "--space", "tfnas"], "no shipped table for space tfnas"),
     (["--algo", "netadaptv2"], "not implemented yet"),
     (["--algo", "evolution"], "unknown algorithm"),
     (["--reward", "linear"], "--reward"),

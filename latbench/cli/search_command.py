@@ -15,7 +15,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @main.command()
 @click.option("--target-ms", type=float, required=True, help="Latency target T0 in ms (LUT prediction).")
 @click.option("--algo", default="tunas", show_default=True,
-              help="Search algorithm: tunas | random (tfnas, netadaptv2: not implemented yet).")
+              help="Search algorithm: tunas | tfnas | random (netadaptv2: not implemented yet).")
 @click.option("--space", "space_name", default="proxylessnas", show_default=True,
               help="Search space (`latbench spaces`); TuNAS: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
 @click.option("--lut", default=None, help="LUT file or shipped table name [default: the space's shipped table, e.g. pixel1-tunas-SPACE].")
@@ -39,11 +39,25 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--remat/--no-remat", default=None, help="Rematerialise layers that average several ops [default: on].")
 @click.option("--refine/--no-refine", default=None,
               help="TuNAS: optional final latency refinement of the argmax (see search/README.md) [default: off: final arch = argmax].")
+@click.option("--weight-lr", type=float, default=None,
+              help="Peak learning rate of the shared weights [default: 0.1; tfnas 0.025].")
+@click.option("--lambda-lat", type=float, default=None, help="TF-NAS: latency weight λ in CE + λ|LAT/T − 1| [default: 0.1].")
+@click.option("--temperature", type=float, default=None, help="TF-NAS: initial Gumbel-softmax temperature [default: 5.0].")
+@click.option("--temperature-decay", type=float, default=None, help="TF-NAS: temperature factor per epoch [default: 0.96].")
+@click.option("--arch-lr", type=float, default=None, help="TF-NAS: Adam learning rate of α, β [default: 0.01].")
+@click.option("--arch-every", type=int, default=None, help="TF-NAS: an architecture step every N steps [default: 2].")
+@click.option("--epoch-steps", type=int, default=None,
+              help="TF-NAS: steps per epoch (temperature, elasticity) [default: one pass over the proxy training split].")
+@click.option("--elastic-every", type=int, default=None, help="TF-NAS: elasticity scaling every N steps [default: every epoch].")
+@click.option("--latency-weights", type=click.Choice(["gumbel", "softmax"]), default=None,
+              help="TF-NAS: weights that price the expected latency [default: gumbel, as TF-NAS's code].")
 @click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, beta, batch_size, width, resolution,
-           rl_lr, rl_samples, latency_samples, candidates, remat, refine, threads, quiet, as_json):
+           rl_lr, rl_samples, latency_samples, candidates, remat, refine, weight_lr, lambda_lat, temperature,
+           temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every, latency_weights, threads, quiet,
+           as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
     Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
@@ -61,10 +75,12 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
 
     cfg = make_config(algo, target_ms=target_ms, space=space_name, lut=lut, seed=seed, out=out, data=data,
                       remat=remat, progress=not quiet, steps=steps, batch_size=batch_size, width=width,
-                      resolution=resolution, threads=threads,
+                      resolution=resolution, threads=threads, weight_lr=weight_lr,
                       # algorithm-specific: an error when the chosen algorithm has no such option
                       reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
-                      candidates=candidates, refine=refine)
+                      candidates=candidates, refine=refine, lambda_lat=lambda_lat, temperature=temperature,
+                      temperature_decay=temperature_decay, arch_lr=arch_lr, arch_every=arch_every,
+                      epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights)
     result = run_search(cfg)
     if result.get("world_size", 1) > 1 and result.get("files") is None:
         return  # not rank 0: rank 0 reports

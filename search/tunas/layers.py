@@ -20,12 +20,7 @@ from torch import nn
 
 BN_EPS = 1e-3  # TuNAS appendix E.1
 
-ACTIVATIONS = {"relu": F.relu, "relu6": F.relu6, "hswish": F.hardswish, "swish": F.silu,
-               "none": lambda x: x}
-
-
-def activation(name: str):
-    return ACTIVATIONS[name]
+from ..activations import ACTIVATIONS, activation  # noqa: F401  (used by the supernet through this module)
 
 
 def centre(weight: torch.Tensor, kernel: int) -> torch.Tensor:
