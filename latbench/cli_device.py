@@ -17,7 +17,25 @@ def protocol_options(f):
     return f
 
 
+def _device_extra(ctx, param, value):
+    """Store phone/GPU settings in the context (no parameter of their own on each command)."""
+    ctx.meta.setdefault("device_extra", {})[param.name] = value
+    return value
+
+
 def device_options(f):
+    f = click.option("--gpu-timing", "gpu_timing", type=click.Choice(["sync", "pipelined"]), default=None,
+                     expose_value=False, callback=_device_extra,
+                     help="gpu: sync (default) = each batch between two synchronised CUDA events (latency); "
+                          "pipelined = K back-to-back batches between one pair of events (throughput-style, "
+                          "what TF-NAS's and OFA's GPU tables measure).")(f)
+    f = click.option("--no-xnnpack", "xnnpack", flag_value=False, default=True, expose_value=False,
+                     callback=_device_extra, help="pixel1/android: run benchmark_model without the XNNPACK delegate.")(f)
+    f = click.option("--threads", type=click.IntRange(1), default=None, expose_value=False, callback=_device_extra,
+                     help="pixel1/android: benchmark_model --num_threads (default 1).")(f)
+    f = click.option("--cpu-mask", "cpu_mask", default=None, expose_value=False, callback=_device_extra,
+                     help="pixel1/android: taskset hex mask of the core(s) to pin to (pixel1: 8 = cpu3; "
+                          "android: auto = the fastest core).")(f)
     f = click.option("--timing", type=click.Choice(["plain", "paired"]), default=None,
                      help="cpu: paired = time each block of runs between two runs of a fixed reference and "
                           "scale it to the reference's calibrated speed, for shared, noisy hosts "
@@ -27,7 +45,7 @@ def device_options(f):
     f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
     f = click.option("--core", type=int, default=None, help="cpu: the core to pin to (default: last allowed).")(f)
     f = click.option("--runtime", default=None, help="cpu: ort (default), torch, tflite.")(f)
-    f = click.option("--device", "device_name", required=True, help="cpu, gpu or pixel1.")(f)
+    f = click.option("--device", "device_name", required=True, help="cpu, gpu, pixel1 or android.")(f)
     return f
 
 
@@ -48,8 +66,10 @@ def make_device(device_name, runtime, core, batch, benchmark_model, serial=None,
                 timing=None):
     from .devices import get_device
 
+    ctx = click.get_current_context(silent=True)
+    extra = dict(ctx.meta.get("device_extra", {})) if ctx is not None else {}
     dev = get_device(device_name, runtime, serial=serial, core=core, gpu_index=gpu_index, batch=batch,
-                     benchmark_model=benchmark_model, timing=timing)
+                     benchmark_model=benchmark_model, timing=timing, **extra)
     if check:
         ok, why = dev.available()
         if not ok:
@@ -73,6 +93,9 @@ def devices(as_json):
     for r in rows:
         state = "available" if r["available"] else f"not available: {r['why']}"
         lines.append(f"{r['device']:7} {r['runtime']:7} {state}")
+        for p in r.get("phones", []):
+            lines.append(f"  {p['serial']:20} {p['state']:12} {p['model'] or '-':16} Android {p['android'] or '-':6} "
+                         f"{p['abi'] or '-'}")
     lines.append("")
     lines.append("pixel1 needs adb on PATH, a phone attached with USB debugging, and the TFLite benchmark_model "
                  "binary for android_aarch64 (prebuilt nightly from the TFLite 'performance measurement' page, "
@@ -165,7 +188,8 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     else:
         devs = [make_device(device_name, runtime, core, batch, benchmark_model, timing=timing)]
     if db_path is None:
-        db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
+        label = getattr(devs[0], "label", device_name)  # android: the phone model, not "android"
+        db_path = f"profiles/{label}-{devs[0].fingerprint().get('runtime', 'default')}.db"
     if n_archs:
         archs = sample_archs(space, n_archs, seed, "train")
         if extremes:

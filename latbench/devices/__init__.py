@@ -1,15 +1,17 @@
 """Device registry: `get_device(name, ...)` and `describe_devices()` for `latbench devices`."""
 from __future__ import annotations
 
-from ..errors import BadInput
+from ..errors import BadInput, DeviceError
 
-DEVICE_NAMES = ("cpu", "gpu", "pixel1")
+DEVICE_NAMES = ("cpu", "gpu", "pixel1", "android")
 
 
 def get_device(name: str, runtime: str | None = None, serial: str | None = None, core: int | None = None,
                gpu_index: int = 0, batch: int | None = None, benchmark_model: str | None = None,
-               timing: str | None = None):
-    """Build a device object. `pixel1` is any Android phone over adb (pick one with `serial`)."""
+               timing: str | None = None, cpu_mask: str | None = None, threads: int | None = None,
+               xnnpack: bool = True, gpu_timing: str | None = None):
+    """Build a device object. `pixel1` is a Pixel 1 over adb, `android` any phone (pick one with
+    `serial`, else $ANDROID_SERIAL); `cpu_mask` / `threads` / `xnnpack` are for phones."""
     if timing not in (None, "plain") and name != "cpu":
         raise BadInput(f"--timing: {timing} timing is for the cpu device (a phone or GPU is not shared with other tenants)")
     if name == "cpu":
@@ -19,12 +21,22 @@ def get_device(name: str, runtime: str | None = None, serial: str | None = None,
         if runtime not in (None, "torch"):
             raise BadInput(f"--runtime: gpu supports torch only, got {runtime!r}")
         from .gpu import GpuDevice
-        return GpuDevice(gpu_index, batch=batch or 32)
+        return GpuDevice(gpu_index, batch=batch or 32, timing=gpu_timing or "sync")
+    if gpu_timing not in (None, "sync"):
+        raise BadInput(f"--gpu-timing: only for the gpu device, not {name}")
     if name in ("pixel1", "android"):
         if runtime not in (None, "tflite"):
             raise BadInput(f"--runtime: {name} runs TFLite benchmark_model only, got {runtime!r}")
-        from .android import AndroidDevice
-        return AndroidDevice(serial=serial, benchmark_model=benchmark_model, batch=batch or 1)
+        from .android import AndroidDevice, parse_cpu_mask
+        if cpu_mask not in (None, "auto"):
+            try:
+                parse_cpu_mask(cpu_mask)
+            except (ValueError, DeviceError) as exc:
+                raise BadInput(f"--cpu-mask: {cpu_mask!r} is not a taskset hex mask ({exc})") from None
+        return AndroidDevice(serial=serial, benchmark_model=benchmark_model, batch=batch or 1, name=name,
+                             cpu_mask=cpu_mask, threads=threads or 1, use_xnnpack=xnnpack)
+    if cpu_mask is not None or threads is not None or not xnnpack:
+        raise BadInput(f"--cpu-mask/--threads/--no-xnnpack: only for the pixel1 and android devices, not {name}")
     raise BadInput(f"--device: unknown device {name!r} (known: {', '.join(DEVICE_NAMES)})")
 
 
@@ -41,11 +53,33 @@ def describe_devices() -> list:
     ok, why = dev.available()
     rows.append({"device": "gpu", "runtime": "torch", "available": ok, "why": why,
                  "fingerprint": dev.fingerprint() if ok else None})
-    try:
-        dev = get_device("pixel1")
-        ok, why = dev.available()
-        fp = dev.fingerprint() if ok else None
-    except Exception as exc:  # noqa: BLE001 — describing must never fail
-        ok, why, fp = False, str(exc), None
-    rows.append({"device": "pixel1", "runtime": "tflite", "available": ok, "why": why, "fingerprint": fp})
+    rows.append(describe_phones())
     return rows
+
+
+def describe_phones() -> dict:
+    """The Android row of `latbench devices`: every attached phone (serial, state, model, Android
+    version, ABI) and whether a benchmark_model binary is configured; pushes nothing."""
+    from .adb import Adb, AdbError, find_adb
+    from .android import configured_benchmark_model
+    from .android_host import list_phones
+
+    row = {"device": "pixel1/android", "runtime": "tflite", "available": False, "why": "", "fingerprint": None,
+           "phones": []}
+    binary, where = configured_benchmark_model()
+    if find_adb() is None:
+        row["why"] = "adb not found on PATH: install Android SDK platform-tools"
+        return row
+    try:
+        row["phones"] = list_phones(Adb())
+    except AdbError as exc:
+        row["why"] = str(exc)
+        return row
+    ready = [p for p in row["phones"] if p["state"] == "device"]
+    if not ready:
+        row["why"] = "no Android device attached in the 'device' state (adb devices)"
+    elif binary is None or not binary.is_file():
+        row["why"] = f"no benchmark_model binary ({where if binary is None else f'{binary} does not exist'})"
+    else:
+        row["available"] = True
+    return row
