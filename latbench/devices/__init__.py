@@ -58,13 +58,13 @@ def describe_devices() -> list:
 
 
 def describe_phones() -> dict:
-    """The Android row of `latbench devices`: every attached phone (serial, state, model, Android
+    """The Android row of `latbench devices` (pixel1 and android): every attached phone (serial, state, model, Android
     version, ABI) and whether a benchmark_model binary is configured; pushes nothing."""
     from .adb import Adb, AdbError, find_adb
-    from .android import configured_benchmark_model
+    from .android import HOW_TO_GET, configured_benchmark_model
     from .android_host import list_phones
 
-    row = {"device": "pixel1/android", "runtime": "tflite", "available": False, "why": "", "fingerprint": None,
+    row = {"device": "pixel1", "runtime": "tflite", "available": False, "why": "", "fingerprint": None,
            "phones": []}
     binary, where = configured_benchmark_model()
     if find_adb() is None:
@@ -79,7 +79,7 @@ def describe_phones() -> dict:
     if not ready:
         row["why"] = "no Android device attached in the 'device' state (adb devices)"
     elif binary is None or not binary.is_file():
-        row["why"] = f"no benchmark_model binary ({where if binary is None else f'{binary} does not exist'})"
+        row["why"] = f"{where if binary is None else f'benchmark_model binary {binary} does not exist'}: {HOW_TO_GET}"
     else:
         row["available"] = True
     return row
