@@ -33,6 +33,8 @@ adb, with the device's filesystem kept in a host folder:
   (partial output, ``error: closed``, exit 1) and the phone is gone for S seconds: ``adb devices``
   does not list it, device commands fail with ``adb: device 'SERIAL' not found``, and
   ``wait-for-device`` returns when it is back.
+- ``FAKE_ADB_BM_PROFILER=off``: a binary built without the op profiler: it takes
+  ``--enable_op_profiling=true`` and prints no table.
 - ``FAKE_ADB_PROPS``: a JSON object of build properties overriding the Pixel's (another phone).
 
 Commands: ``devices [-l]``, ``[-s SERIAL] push LOCAL REMOTE``, ``[-s SERIAL] shell CMD``,
@@ -491,7 +493,7 @@ def benchmark_model(argv, root, out, err) -> int:
     else:
         out.write(f"Average inference timings in us: Warmup: {g6(w_avg)}, Init: {init_us}, no stats: {g6(i_avg)}\n")
 
-    if profiling and timed:
+    if profiling and timed and os.environ.get("FAKE_ADB_BM_PROFILER", "on") != "off":
         weights = _node_weights(interp)
         total_w = sum(w for *_, w in weights) or 1
         n_runs = len(timed)
