@@ -550,6 +550,11 @@ class AndroidDevice(Device):
 
     def _check_output(self, prepared, parsed: dict, op_profiling: bool) -> None:
         """Settings the binary did not apply are errors, not silently different measurements."""
+        if parsed["flavour"] == "benchmark_litert_model":
+            raise DeviceError("the binary is LiteRT's benchmark_litert_model, which ignores --num_threads and has "
+                              "no --use_xnnpack or --enable_op_profiling: use TFLite's benchmark_model "
+                              "(android_aarch64_benchmark_model)"
+                              + (f"; it ignored {' '.join(parsed['unconsumed_flags'])}" if parsed["unconsumed_flags"] else ""))
         ignored = parsed["unconsumed_flags"]
         if ignored == ["--use_xnnpack=false"] and not parsed["xnnpack_delegate_created"]:
             ignored = []  # a binary older than XNNPACK (TF < 2.3): it runs without it, as asked
@@ -560,10 +565,6 @@ class AndroidDevice(Device):
                         "benchmark_model")
             raise DeviceError(f"benchmark_model ignored {' '.join(ignored)} on {prepared.label} (\"Unconsumed cmdline "
                               f"flags\"): the run would not be what the fingerprint says{hint}")
-        if parsed["flavour"] == "benchmark_litert_model":
-            raise DeviceError("the binary is LiteRT's benchmark_litert_model, which ignores --num_threads and has "
-                              "no --use_xnnpack or --enable_op_profiling: use TFLite's benchmark_model "
-                              "(android_aarch64_benchmark_model)")
         if self.use_xnnpack and parsed["format"] == "new" and not parsed["xnnpack_delegate_created"]:
             raise DeviceError(f"benchmark_model did not create the XNNPACK delegate for {prepared.label} although "
                               "--use_xnnpack=true: pass --no-xnnpack or use a binary built with XNNPACK")
