@@ -216,8 +216,8 @@ def test_a_phone_in_use_by_another_process_is_refused(fake, binary, tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(DeviceError, match=rf"phone {SERIAL} is in use by another latbench process \(pid {holder.pid}"):
             AndroidDevice(benchmark_model=binary).fingerprint()
-        a, b = AndroidDevice(benchmark_model=binary, serial="OTHER1"), None  # other phones are not blocked
-        assert a.serial == "OTHER1"
+        other = AndroidDevice(benchmark_model=binary, serial="OTHER1")  # another phone is not blocked
+        assert "in use" not in other.available()[1]
     finally:
         holder.kill()
         holder.wait()
