@@ -57,7 +57,7 @@ def lock_dir() -> Path:
 class PhoneLock:
     """An exclusive, process-wide lock on one phone (by serial)."""
 
-    _held: dict = {}  # serial -> [file object, refcount]
+    _held: dict = {}  # lock file path -> [file object, refcount]
     _guard = threading.Lock()
 
     def __init__(self, serial: str):
@@ -72,10 +72,10 @@ class PhoneLock:
             return
         import fcntl
 
+        path = self._path = self.path()
         with self._guard:
-            held = self._held.get(self.serial)
+            held = self._held.get(path)
             if held is None:
-                path = self.path()
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fh = open(path, "a+")
                 try:
@@ -90,20 +90,21 @@ class PhoneLock:
                 fh.truncate()
                 fh.write(f"pid {os.getpid()}\n")
                 fh.flush()
-                held = self._held[self.serial] = [fh, 0]
+                held = self._held[path] = [fh, 0]
             held[1] += 1
         self.acquired = True
 
     def release(self) -> None:
         if not self.acquired:
             return
+        path = self._path
         with self._guard:
-            held = self._held.get(self.serial)
+            held = self._held.get(path)
             if held is not None:
                 held[1] -= 1
                 if held[1] <= 0:
                     held[0].close()  # closing the file drops the flock
-                    del self._held[self.serial]
+                    del self._held[path]
         self.acquired = False
 
 
