@@ -270,6 +270,13 @@ def test_pixel1_checks_the_phone_and_android_gets_its_own_settings(fake, binary,
     dev.close()
     dev = get_device("android", benchmark_model=str(binary), cpu_mask="c", threads=2, xnnpack=False)
     assert (dev.cpu_mask, dev.threads, dev.use_xnnpack) == ("c", 2, False)
+    from latbench.errors import BadInput
+    with pytest.raises(BadInput, match="--cpu-mask: 'zz' is not a taskset hex mask"):
+        get_device("android", cpu_mask="zz")
+    with pytest.raises(BadInput, match="only for the pixel1 and android devices, not cpu"):
+        get_device("cpu", threads=2)
+    with pytest.raises(BadInput, match="--gpu-timing: only for the gpu device"):
+        get_device("android", gpu_timing="pipelined")
 
 
 def test_binary_abi_is_checked_before_the_first_run(fake, tmp_path):

@@ -12,6 +12,10 @@ def get_device(name: str, runtime: str | None = None, serial: str | None = None,
                xnnpack: bool = True, gpu_timing: str | None = None):
     """Build a device object. `pixel1` is a Pixel 1 over adb, `android` any phone (pick one with
     `serial`, else $ANDROID_SERIAL); `cpu_mask` / `threads` / `xnnpack` are for phones."""
+    if name not in ("pixel1", "android") and (cpu_mask is not None or threads is not None or not xnnpack):
+        raise BadInput(f"--cpu-mask/--threads/--no-xnnpack: only for the pixel1 and android devices, not {name}")
+    if gpu_timing not in (None, "sync") and name != "gpu":
+        raise BadInput(f"--gpu-timing: only for the gpu device, not {name}")
     if timing not in (None, "plain") and name != "cpu":
         raise BadInput(f"--timing: {timing} timing is for the cpu device (a phone or GPU is not shared with other tenants)")
     if name == "cpu":
@@ -22,8 +26,6 @@ def get_device(name: str, runtime: str | None = None, serial: str | None = None,
             raise BadInput(f"--runtime: gpu supports torch only, got {runtime!r}")
         from .gpu import GpuDevice
         return GpuDevice(gpu_index, batch=batch or 32, timing=gpu_timing or "sync")
-    if gpu_timing not in (None, "sync"):
-        raise BadInput(f"--gpu-timing: only for the gpu device, not {name}")
     if name in ("pixel1", "android"):
         if runtime not in (None, "tflite"):
             raise BadInput(f"--runtime: {name} runs TFLite benchmark_model only, got {runtime!r}")
@@ -35,8 +37,7 @@ def get_device(name: str, runtime: str | None = None, serial: str | None = None,
                 raise BadInput(f"--cpu-mask: {cpu_mask!r} is not a taskset hex mask ({exc})") from None
         return AndroidDevice(serial=serial, benchmark_model=benchmark_model, batch=batch or 1, name=name,
                              cpu_mask=cpu_mask, threads=threads or 1, use_xnnpack=xnnpack)
-    if cpu_mask is not None or threads is not None or not xnnpack:
-        raise BadInput(f"--cpu-mask/--threads/--no-xnnpack: only for the pixel1 and android devices, not {name}")
+
     raise BadInput(f"--device: unknown device {name!r} (known: {', '.join(DEVICE_NAMES)})")
 
 
