@@ -306,3 +306,19 @@ def test_devices_lists_phones_without_pushing(fake, cli, monkeypatch):
     assert not [a for a in fake.log() if "push" in a]
     text = cli("devices", env=dict(os.environ)).stdout
     assert "AAA111" in text and "Android 10" in text
+
+
+def test_unreadable_thermal_zones_warn_once(fake, binary, tiny_tflite):
+    import shutil
+
+    from latbench.devices.adb import Adb
+
+    Adb(SERIAL).shell(["echo", "init"])  # the fake phone's sysfs exists from the first command
+    shutil.rmtree(fake.path("/sys/class/thermal"))
+    with AndroidDevice(benchmark_model=binary) as dev:
+        prepared = dev.prepare(tiny_tflite)
+        with pytest.warns(UserWarning) as record:
+            s = dev.measure(prepared, runs=3, warmup=1)
+            dev.measure(prepared, runs=3, warmup=1)
+    assert sum("no readable thermal zone" in str(w.message) for w in record) == 1
+    assert s.conditions["before"]["max_temp_c"] is None and s.conditions["cooldown"]["max_temp_c"] is None
