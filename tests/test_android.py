@@ -144,7 +144,13 @@ def test_xnnpack_profile_without_start_column():
     dw = nodes[4]
     assert dw["node_type"] == "Convolution (NHWC, F32) DWConv" and dw["times_called"] == 3
     assert dw["avg_ms"] == pytest.approx(1.204)  # per call
-    assert sum(n["percent"] for n in nodes) == pytest.approx(100.0, abs=0.05)
+    # the enclosing TfLiteXNNPackDelegate row times the same work as the Delegate/ rows: dropped,
+    # so the rows add up to one inference (25.1 of 25.7 ms), not two (50.5 ms)
+    assert [n["node_type"] for n in r["enclosing_nodes"]] == ["TfLiteXNNPackDelegate"]
+    assert "TfLiteXNNPackDelegate" not in {n["node_type"] for n in nodes + r["nodes_by_time"]}
+    per_inference = sum(n["avg_ms"] * n["times_called"] for n in nodes)
+    assert per_inference == pytest.approx(25.124) and per_inference < r["avg_ms"]
+    assert sum(n["percent"] for n in nodes) + r["enclosing_nodes"][0]["percent"] == pytest.approx(100.0, abs=0.05)
     assert {n["node_type"] for n in nodes}.isdisjoint({"ModifyGraphWithDelegate", "AllocateTensors"})
 
 
@@ -244,11 +250,17 @@ def fake(tmp_path, monkeypatch):
     return f
 
 
+def elf_bytes(machine: int = 183, ei_class: int = 2) -> bytes:
+    """An ELF header (little endian, executable) for `machine` (183 AArch64, 62 x86-64, 40 ARM)."""
+    ident = b"\x7fELF" + bytes([ei_class, 1, 1]) + bytes(9)
+    return ident + (2).to_bytes(2, "little") + machine.to_bytes(2, "little") + bytes(range(256)) * 8
+
+
 @pytest.fixture
 def binary(tmp_path):
     """A stand-in for the android_aarch64 benchmark_model file (the fake phone never executes it)."""
     p = tmp_path / "android_aarch64_benchmark_model"
-    p.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8)
+    p.write_bytes(elf_bytes())
     return p
 
 
@@ -410,16 +422,20 @@ def test_measure_end_to_end(fake, binary, tiny_tflite):
     assert os.access(fake.path(REMOTE_BINARY), os.X_OK)
     assert fake.path(REMOTE_BINARY).read_bytes() == binary.read_bytes()
     runs = [a[-1] for a in fake.log() if a[:3] == ["-s", SERIAL, "shell"] and "benchmark_model --graph" in a[-1]]
-    assert runs == [f"taskset 8 {REMOTE_BINARY} --graph={prepared.remote} --num_threads=1 --warmup_runs=3 "
+    # the run records its PID first (a timed-out run is killed on the phone), then execs the binary
+    assert runs == [f"echo $$ > {REMOTE_DIR}/run.pid && exec "
+                    f"taskset 8 {REMOTE_BINARY} --graph={prepared.remote} --num_threads=1 --warmup_runs=3 "
                     "--warmup_min_secs=0 --num_runs=15 --min_secs=0 --use_xnnpack=true"]
     conds = [a for a in fake.log() if a[-1].startswith(f"sh {REMOTE_CONDITIONS}")]
-    assert len(conds) == 2 and conds[0][-1] == f"sh {REMOTE_CONDITIONS} 3"
+    assert len(conds) == 3 and {c[-1] for c in conds} == {f"sh {REMOTE_CONDITIONS} 3"}  # setup check, before, after
+    assert stats["flavour"] == "benchmark_model" and stats["xnnpack_delegate_created"] is True
 
-    # op profile: per-node rows of the regular runs
+    # op profile: per-node rows of the regular runs; with XNNPACK those are its own Delegate/ rows
     rows = dev.measure_op_profile(prepared, runs=5, warmup=1)
-    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= {r["node_type"] for r in rows}
+    assert {"Convolution (NHWC, F32) DWConv", "Fully Connected (NC, F32) GEMM"} <= {r["node_type"] for r in rows}
+    assert all(r["name"].startswith("Delegate/") for r in rows)
     assert all(r["avg_ms"] >= 0 and r["times_called"] >= 1 for r in rows)
-    assert sum(r["percent"] for r in rows) == pytest.approx(100.0, abs=0.5)
+    assert 40 < sum(r["percent"] for r in rows) < 60  # the other half is the enclosing row, left out
     assert "AllocateTensors" not in {r["node_type"] for r in rows}
 
     dev.close()
@@ -429,7 +445,10 @@ def test_measure_end_to_end(fake, binary, tiny_tflite):
 
 def test_measure_old_binary_format(fake, binary, tiny_tflite, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_BM_FORMAT", "old")
-    with AndroidDevice(benchmark_model=binary) as dev:
+    with AndroidDevice(benchmark_model=binary) as dev:  # TFLite 1.x knows no --use_xnnpack
+        with pytest.raises(DeviceError, match=r"ignored --use_xnnpack=true .*pass --no-xnnpack"):
+            dev.measure(dev.prepare(tiny_tflite), runs=3, warmup=1)
+    with AndroidDevice(benchmark_model=binary, use_xnnpack=False) as dev:
         prepared = dev.prepare(tiny_tflite)
         sample = dev.measure(prepared, runs=6, warmup=1)
         assert sample.runs_per_sample == 6 and sample.samples_ms[0] > 0

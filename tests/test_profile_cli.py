@@ -259,8 +259,16 @@ def two_phones(tmp_path):
            "FAKE_ADB_ROOT": str(root), "FAKE_ADB_SERIAL": ",".join(SERIALS), "FAKE_ADB_STATE": "device",
            "LATBENCH_FAKE_ADB_PYTHON": sys.executable, "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "LATBENCH_BENCHMARK_MODEL": "", "FAKE_ADB_FLAKY": "", "FAKE_ADB_DELAY_S": "",
-           "FAKE_ADB_BM_FORMAT": "new"}
+           "FAKE_ADB_BM_FORMAT": "new", "LATBENCH_LOCK_DIR": str(tmp_path / "locks")}
     return root, env
+
+
+def aarch64_binary(tmp_path):
+    """A stand-in android_aarch64 benchmark_model: an ELF header for AArch64 (never executed)."""
+    binary = tmp_path / "android_aarch64_benchmark_model"
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    binary.write_bytes(ident + (2).to_bytes(2, "little") + (183).to_bytes(2, "little") + bytes(range(256)) * 8)
+    return binary
 
 
 def _adb(env, *args):
@@ -290,8 +298,7 @@ def test_fake_adb_several_serials(two_phones, tmp_path):
 
 def test_profile_parallel_shards_on_two_phones(cli, two_phones, tmp_path):
     root, env = two_phones
-    binary = tmp_path / "android_aarch64_benchmark_model"
-    binary.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8)
+    binary = aarch64_binary(tmp_path)
     db = tmp_path / "pixel1.db"
     env["LATBENCH_CACHE"] = str(tmp_path / "tflite-cache")
     res = cli("profile", "--device", "pixel1", "--serial", SERIALS[0], "--serial", SERIALS[1],
@@ -332,3 +339,38 @@ def test_profile_parallel_shards_on_two_phones(cli, two_phones, tmp_path):
             assert r["ms"] > 0 and r["n"] >= 3, (key, r)
     finally:
         store.close()
+
+
+def test_context_table_from_a_phone(cli, two_phones, tmp_path):
+    """profile --archs on a phone stores per-node profiles (XNNPACK rows mapped back to layers), so
+    build-lut --method context works there as on the cpu."""
+    root, env = two_phones
+    env["LATBENCH_CACHE"] = str(tmp_path / "tflite-cache")
+    db = tmp_path / "pixel1-archs.db"
+    res = cli("profile", "--device", "pixel1", "--serial", SERIALS[0], "--space", "proxylessnas", "--archs", "2",
+              "--rounds", "1", "--runs", "3", "--warmup", "1", "--benchmark-model", aarch64_binary(tmp_path),
+              "--db", db, "--json", env=env)
+    assert res.returncode == 0, res.stderr
+
+    from latbench.arch import parse_arch
+    from latbench.measure.store import ProfileStore
+
+    store = ProfileStore(db)
+    try:
+        items = store.items("arch")
+        assert len(items) == 2
+        for key, meta in items.items():
+            arch = parse_arch(meta["arch"])
+            rows = store.node_profiles(key)[0]
+            assert all(r["name"].startswith("Delegate/") for r in rows)
+            layers = {r["layer"] for r in rows if r["layer"] is not None}
+            assert layers == set(range(len(arch.layers)))  # every layer of the network is timed
+            unmapped = sum(r["ms"] for r in rows if r["layer"] is None)
+            assert unmapped <= 0.05 * sum(r["ms"] for r in rows)
+    finally:
+        store.close()
+    out = tmp_path / "context.json"
+    res = cli("build-lut", "--db", db, "--method", "context", "-o", out, "--json", env=env)
+    assert res.returncode == 0, res.stderr
+    table = json.loads(out.read_text())
+    assert table["method"] == "context" and len(table["entries"]) > 10

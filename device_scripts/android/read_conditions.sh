@@ -5,6 +5,9 @@
 #
 # Per cpu N:   cpuN.online  cpuN.governor  cpuN.cur_freq_khz  cpuN.min_freq_khz
 #              cpuN.max_freq_khz  cpuN.cpuinfo_max_freq_khz
+#              cpuN.time_in_state  (cpufreq/stats/time_in_state as FREQ:TICKS,... ; ticks of 10 ms
+#                                   spent at each frequency since boot: two readings give the
+#                                   frequency a run used)
 # Per zone K:  thermal_zoneK.type  thermal_zoneK.temp   (the raw sysfs value: millidegrees,
 #              decidegrees or degrees C depending on the kernel driver)
 # A value that cannot be read (missing file, no permission, offline core) is printed as NA.
@@ -43,6 +46,15 @@ for c in $cpus; do
     echo "cpu$c.min_freq_khz=$(rd "$d/cpufreq/scaling_min_freq")"
     echo "cpu$c.max_freq_khz=$(rd "$d/cpufreq/scaling_max_freq")"
     echo "cpu$c.cpuinfo_max_freq_khz=$(rd "$d/cpufreq/cpuinfo_max_freq")"
+    tis=NA
+    if [ -r "$d/cpufreq/stats/time_in_state" ]; then
+        tis=""
+        while read -r f t; do
+            [ -n "$f" ] && tis="$tis${tis:+,}$f:$t"
+        done < "$d/cpufreq/stats/time_in_state"
+        [ -n "$tis" ] || tis=NA
+    fi
+    echo "cpu$c.time_in_state=$tis"
 done
 
 for z in "$R"/sys/class/thermal/thermal_zone*; do

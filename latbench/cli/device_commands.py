@@ -7,7 +7,7 @@ import click
 
 from ..errors import BadInput
 from .app import emit, json_option, main
-from .options import device_options, make_device, make_protocol, protocol_options
+from .options import device_extra, device_options, make_device, make_protocol, protocol_options
 
 
 @main.command()
@@ -26,6 +26,9 @@ def devices(as_json):
     for r in rows:
         state = "available" if r["available"] else f"not available: {r['why']}"
         lines.append(f"{r['device']:7} {r['runtime']:7} {state}")
+        for p in r.get("phones", []):
+            lines.append(f"  {p['serial']:20} {p['state']:12} {p['model'] or '-':16} Android {p['android'] or '-':6} "
+                         f"{p['abi'] or '-'}")
     lines.append("")
     lines.append("pixel1 needs adb on PATH, a phone attached with USB debugging, and the TFLite benchmark_model "
                  "binary for android_aarch64 (prebuilt nightly from the TFLite 'performance measurement' page, "
@@ -109,9 +112,10 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     space = get_space(space_name)
     if extremes and not n_archs:
         raise BadInput("--extremes: only with --archs (it adds the fastest and slowest archs to the random ones)")
-    devs = open_devices(device_name, runtime, core, batch, benchmark_model, timing, serials, gpus)
+    devs = open_devices(device_name, runtime, core, batch, benchmark_model, timing, serials, gpus, **device_extra())
     if db_path is None:
-        db_path = f"profiles/{device_name}-{devs[0].fingerprint().get('runtime', 'default')}.db"
+        label = getattr(devs[0], "label", device_name)  # android: the phone model, not "android"
+        db_path = f"profiles/{label}-{devs[0].fingerprint().get('runtime', 'default')}.db"
     if n_archs:
         archs = sample_archs(space, n_archs, seed, "train")
         if extremes:

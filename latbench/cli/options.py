@@ -14,7 +14,25 @@ def protocol_options(f):
     return f
 
 
+def _device_extra(ctx, param, value):
+    """Store phone/GPU settings in the context (no parameter of their own on each command)."""
+    ctx.meta.setdefault("device_extra", {})[param.name] = value
+    return value
+
+
 def device_options(f):
+    f = click.option("--gpu-timing", "gpu_timing", type=click.Choice(["sync", "pipelined"]), default=None,
+                     expose_value=False, callback=_device_extra,
+                     help="gpu: sync (default) = each batch between two synchronised CUDA events (latency); "
+                          "pipelined = K back-to-back batches between one pair of events (throughput-style, "
+                          "what TF-NAS's and OFA's GPU tables measure).")(f)
+    f = click.option("--no-xnnpack", "xnnpack", flag_value=False, default=True, expose_value=False,
+                     callback=_device_extra, help="pixel1/android: run benchmark_model without the XNNPACK delegate.")(f)
+    f = click.option("--threads", type=click.IntRange(1), default=None, expose_value=False, callback=_device_extra,
+                     help="pixel1/android: benchmark_model --num_threads (default 1).")(f)
+    f = click.option("--cpu-mask", "cpu_mask", default=None, expose_value=False, callback=_device_extra,
+                     help="pixel1/android: taskset hex mask of the core(s) to pin to (pixel1: 8 = cpu3; "
+                          "android: auto = the fastest core).")(f)
     f = click.option("--timing", type=click.Choice(["plain", "paired"]), default=None,
                      help="cpu: paired = time each block of runs between two runs of a fixed reference and "
                           "scale it to the reference's calibrated speed, for shared, noisy hosts "
@@ -24,7 +42,7 @@ def device_options(f):
     f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
     f = click.option("--core", type=int, default=None, help="cpu: the core to pin to (default: last allowed).")(f)
     f = click.option("--runtime", default=None, help="cpu: ort (default), torch, tflite.")(f)
-    f = click.option("--device", "device_name", required=True, help="cpu, gpu or pixel1.")(f)
+    f = click.option("--device", "device_name", required=True, help="cpu, gpu, pixel1 or android.")(f)
     return f
 
 
@@ -41,8 +59,14 @@ def make_protocol(rounds, runs, warmup, **extra):
     return p
 
 
+def device_extra() -> dict:
+    """The phone / GPU settings of the current command (--cpu-mask, --threads, --no-xnnpack, --gpu-timing)."""
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get("device_extra", {})) if ctx is not None else {}
+
+
 def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, timing=None):
     """The device of the shared --device options (BadInput when it cannot measure here)."""
     from ..devices import open_device
 
-    return open_device(device_name, runtime, core, batch, benchmark_model, timing, serial)
+    return open_device(device_name, runtime, core, batch, benchmark_model, timing, serial, **device_extra())

@@ -28,7 +28,7 @@ TRANSIENT = ("device offline", "error: closed", "connection reset", "protocol fa
 
 class AdbError(DeviceError):
     """An adb failure. `reason` is one of: missing-adb, no-device, unauthorized, offline,
-    several-devices, timeout, failed."""
+    several-devices, timeout, transport (the link kept dropping), failed."""
 
     def __init__(self, message: str, reason: str = "failed"):
         super().__init__(message)
@@ -100,11 +100,12 @@ def _classify(text: str, serial: str | None) -> AdbError | None:
 
 
 class Adb:
-    """adb for one device (`serial`, or the only attached one when None)."""
+    """adb for one device (`serial`, else ``$ANDROID_SERIAL`` as adb itself reads it, else the only
+    attached one)."""
 
     def __init__(self, serial: str | None = None, adb_path: str | None = None, timeout: float = 120.0,
                  retries: int = 3, retry_delay: float = 1.0):
-        self.serial = serial
+        self.serial = serial or os.environ.get("ANDROID_SERIAL") or None
         self.adb_path = adb_path
         self.timeout = timeout
         self.retries = retries
@@ -154,7 +155,7 @@ class Adb:
             msg = " | ".join(l.strip() for l in text.strip().splitlines()[-4:]) or f"exit status {res.returncode}"
             raise AdbError(f"adb {' '.join(shlex.quote(str(a)) for a in args)[:200]} failed "
                            f"(exit {res.returncode}): {msg[:400]}", "failed")
-        raise AdbError(f"adb kept failing: {last.output.strip()[:300] if last else ''}", "failed")
+        raise AdbError(f"adb kept failing: {last.output.strip()[:300] if last else ''}", "transport")
 
     # ------------------------------------------------------------------ host-level
     def list_devices(self) -> list[tuple[str, str]]:
@@ -218,6 +219,11 @@ class Adb:
         if not isinstance(command, str):
             command = " ".join(shlex.quote(str(c)) for c in command)
         return self.run(["shell", command], timeout=timeout, check=check, retries=retries)
+
+    def wait_for_device(self, timeout: float) -> None:
+        """``adb -s SERIAL wait-for-device``, bounded: returns once the phone is back in the
+        ``device`` state, raises AdbError (reason timeout) after `timeout` seconds."""
+        self._call(["wait-for-device"], timeout=timeout, check=True, retries=0, serial=self.serial)
 
     def getprop(self, name: str) -> str:
         return self.shell(["getprop", name], timeout=30).stdout.strip()

@@ -40,10 +40,19 @@ _PREFIX_RES = (
     re.compile(r"^\d\d-\d\d [\d:.]+\s+\d+\s+\d+\s+[VDIWEF]\s+tflite\s*:\s?"),
     # TFLITE_LOG: "INFO: ", "WARN: ", "ERROR: "
     re.compile(r"^(?:INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG):\s"),
+    # LITERT_LOG adds the source location: "INFO: [benchmark_litert_model.h:94] "
+    re.compile(r"^\[[\w./-]+\.(?:h|cc|c|cpp):\d+\]\s?"),
 )
 _TITLE_RE = re.compile(r"^=+\s+(.+?)\s+=+$")
-_PRIMARY_RE = re.compile(r"^Primary graph \(name: (.*)\) \w+:$")
-_SUBGRAPH_RE = re.compile(r"^Subgraph \(index: (\d+), name: (.*)\) \w+:$")
+# "Primary graph (name: main) profile:" and, before subgraph names were printed, "Primary graph profile:"
+_PRIMARY_RE = re.compile(r"^Primary graph(?: \(name: (.*)\))? \w+:$")
+# "Subgraph (index: 1, name: body) profile:" and the older "Subgraph (index: 1) profile:"
+_SUBGRAPH_RE = re.compile(r"^Subgraph \(index: (\d+)(?:, name: (.*))?\) \w+:$")
+_UNCONSUMED_RE = re.compile(r"Unconsumed cmdline flags:\s*(.*?)\s*$")
+_LITERT_LOCATION_RE = re.compile(r"^(?:INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG):\s\[benchmark_litert_model[\w.]*:\d+\]")
+# The op-profile row of a whole delegated partition, e.g. "TfLiteXNNPackDelegate" (TfLite...Delegate...).
+_ENCLOSING_RE = re.compile(r"^TfLite\w*Delegate\w*$")
+_XNNPACK_CREATED = ("Created TensorFlow Lite XNNPACK delegate for CPU", "XNNPACK delegate created")
 _SUMMARY_RE = re.compile(r"(?:Average inference|Inference) timings in us:\s*(.*)$")
 _INIT_SESSION_RE = re.compile(r"Initialized session in (%s)\s*ms" % _NUM)
 _PARAM_RE = re.compile(r"^(Min num runs|Num runs|Num threads|Min warmup runs|Warmup runs): \[(-?\d+)\]")
@@ -195,7 +204,12 @@ def parse_benchmark_output(text) -> dict:
     regular runs' Run Order table: node_type, name, avg_ms, first_ms, percent, cdf_percent,
     mem_kb, times_called, start_ms (None without that column), subgraph), ``nodes_by_time``
     (the Top by Computation Time rows), ``init_nodes`` (the initialization profile's Run Order
-    rows), ``delegate_nodes`` (a ``Delegate internal:`` Run Order, if any).
+    rows), ``delegate_nodes`` (a ``Delegate internal:`` Run Order, if any), ``enclosing_nodes``
+    (the ``TfLiteXNNPackDelegate``-like rows dropped from ``nodes`` because the delegate's own
+    ``Delegate/...`` rows time the same work), ``unconsumed_flags`` (what the binary's
+    "Unconsumed cmdline flags" warning lists: flags it ignored), ``flavour``
+    (``benchmark_model`` or LiteRT's ``benchmark_litert_model``, told by its ``[file:NN]`` log
+    lines) and ``xnnpack_delegate_created``.
 
     Raises DeviceError when the output holds no inference timings (a failed run, a truncated
     log, ``count=0``): never returns zeros.
@@ -204,7 +218,16 @@ def parse_benchmark_output(text) -> dict:
         text = text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         raise TypeError("parse_benchmark_output expects the text of benchmark_model's output")
-    lines = [_strip_prefix(l.rstrip("\r")) for l in text.splitlines()]
+    raw_lines = [l.rstrip("\r") for l in text.splitlines()]
+    flavour = ("benchmark_litert_model" if any(_LITERT_LOCATION_RE.match(l) for l in raw_lines)
+               else "benchmark_model")
+    lines = [_strip_prefix(l) for l in raw_lines]
+    unconsumed = []
+    for l in lines:
+        m = _UNCONSUMED_RE.search(l)
+        if m:
+            unconsumed += m.group(1).split()
+    xnnpack_created = any(marker in l for l in lines for marker in _XNNPACK_CREATED)
 
     markers = 0
     stats = []  # (marker index, stat)
@@ -314,10 +337,18 @@ def parse_benchmark_output(text) -> dict:
         return out
 
     subgraphs = sorted({k[1] for k in tables if k[0] == "regular" and isinstance(k[1], int)})
-    nodes, nodes_by_time = [], []
+    nodes, nodes_by_time, enclosing = [], [], []
     for sub in subgraphs:
-        nodes += rows("regular", sub, "Run Order")
-        nodes_by_time += rows("regular", sub, "Top by Computation Time")
+        run_order = rows("regular", sub, "Run Order")
+        by_time = rows("regular", sub, "Top by Computation Time")
+        if any(r["name"].startswith("Delegate/") for r in run_order):
+            # TF >= 2.9.1 / LiteRT time the delegated partition twice: as one TfLite...Delegate node
+            # and as the delegate's own "Delegate/<op>:<i>" rows; keep the per-op rows only.
+            enclosing += [r for r in run_order if _ENCLOSING_RE.match(r["node_type"])]
+            run_order = [r for r in run_order if not _ENCLOSING_RE.match(r["node_type"])]
+            by_time = [r for r in by_time if not _ENCLOSING_RE.match(r["node_type"])]
+        nodes += run_order
+        nodes_by_time += by_time
 
     result = {
         "format": fmt,
@@ -333,5 +364,9 @@ def parse_benchmark_output(text) -> dict:
         "nodes_by_time": nodes_by_time,
         "init_nodes": rows("init", 0, "Run Order"),
         "delegate_nodes": rows("regular", "delegate", "Run Order"),
+        "enclosing_nodes": enclosing,
+        "unconsumed_flags": unconsumed,
+        "flavour": flavour,
+        "xnnpack_delegate_created": xnnpack_created,
     }
     return result

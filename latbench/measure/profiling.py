@@ -1,6 +1,7 @@
 """Profiling orchestration: a space's ops (or random whole archs) -> protocol -> profile store, sharded."""
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -93,9 +94,25 @@ def stale_resume_warning(store, items: list, protocol: Protocol, now: float | No
             f"two speeds (a fresh --db measures everything together)")
 
 
+def _shard_process(i: int, dev, items: list, db_path: str, protocol: Protocol, show: bool, node_profiles: bool,
+                   n: int) -> int:
+    """Shard `i` of `n` measured in its own process, into its own connection to the store."""
+    st = ProfileStore(db_path, dev.fingerprint())
+    try:
+        mine = shard(items, i, n)
+        run_items(dev, mine, st, protocol, show, desc=f"profile shard {i + 1}/{n}")
+        if node_profiles:
+            collect_node_profiles(dev, [it for it in mine if it.kind == "arch"], st, show)
+        return os.getpid()
+    finally:
+        dev.close()
+        st.close()
+
+
 def profile_items(devices: list, items: list, db_path, protocol: Protocol, progress: bool = True,
                   node_profiles: bool = False) -> dict:
-    """Measure `items` on one or more devices (disjoint shards in parallel threads) into `db_path`.
+    """Measure `items` on one or more devices (disjoint shards in parallel: threads, or one process
+    per device for devices with `process_shards`, i.e. GPUs) into `db_path`.
 
     All devices must share one fingerprint (same phone model / GPU model): the store refuses others.
     """
@@ -128,6 +145,19 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
 
     if len(devices) == 1:
         work(0, devices[0], store, progress)
+    elif all(getattr(d, "process_shards", False) for d in devices):
+        # one process per device (GPUs): threads share the GIL, which skews launch-bound small ops
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(len(devices), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_shard_process, i, d, items, str(db_path), protocol, progress and i == 0,
+                                   node_profiles, len(devices)) for i, d in enumerate(devices)]
+            for f in futures:
+                try:
+                    f.result()
+                except BaseException as exc:  # noqa: BLE001 — the first one is re-raised below
+                    errors.append(exc)
     else:
         threads = [threading.Thread(target=work, args=(i, d, None, progress and i == 0))
                    for i, d in enumerate(devices)]

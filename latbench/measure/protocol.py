@@ -43,10 +43,15 @@ class Item:
 
 
 class _PreparedCache:
-    """Keeps the last `size` prepared models so rounds reuse them without unbounded memory."""
+    """Keeps the last `size` prepared models so rounds reuse them without unbounded memory; a
+    device that says what a prepared model holds (`prepared_nbytes`, e.g. GPU memory) is bounded by
+    its `prepared_cache_bytes` instead (a few large networks can fill a GPU a count would allow)."""
 
     def __init__(self, device, size: int = 512):
         self.device, self.size, self.data = device, size, OrderedDict()
+        self.nbytes = getattr(device, "prepared_nbytes", None)
+        self.budget = device.prepared_cache_bytes if self.nbytes is not None else None
+        self.sizes, self.total = {}, 0
 
     def get(self, item: Item):
         if item.key in self.data:
@@ -54,8 +59,15 @@ class _PreparedCache:
             return self.data[item.key]
         prepared = self.device.prepare(item.target)
         self.data[item.key] = prepared
-        if len(self.data) > self.size:
-            self.data.popitem(last=False)
+        if self.nbytes is None:
+            if len(self.data) > self.size:
+                self.data.popitem(last=False)
+            return prepared
+        self.sizes[item.key] = self.nbytes(prepared)
+        self.total += self.sizes[item.key]
+        while self.total > self.budget and len(self.data) > 1:  # always keep the one in use
+            old, _ = self.data.popitem(last=False)
+            self.total -= self.sizes.pop(old)
         return prepared
 
 

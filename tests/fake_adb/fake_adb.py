@@ -24,16 +24,34 @@ adb, with the device's filesystem kept in a host folder:
   no stats: ..``, tables with ``[start]`` and no section headers).
 - ``FAKE_ADB_UID``: what ``id -u`` says, also inside scripts (default 2000, the shell user).
 - ``FAKE_ADB_DELAY_S``: sleep this long before answering a device command (timeouts).
+- ``FAKE_ADB_BM_SLEEP_S``: benchmark_model sleeps this long before running (a run that times out).
+- ``FAKE_ADB_BM_FLAVOUR``: ``benchmark_model`` (default) or ``litert``: LiteRT's
+  ``benchmark_litert_model``, which knows no ``--use_xnnpack`` / ``--enable_op_profiling`` (it says
+  so in an ``Unconsumed cmdline flags`` warning), accepts but ignores ``--num_threads`` and logs
+  ``INFO: [file:NN]`` lines. The ``old`` format (TFLite 1.x) knows no ``--use_xnnpack`` either.
+- ``FAKE_ADB_DISCONNECT=N:S``: the N-th benchmark_model run on a phone loses the USB link midway
+  (partial output, ``error: closed``, exit 1) and the phone is gone for S seconds: ``adb devices``
+  does not list it, device commands fail with ``adb: device 'SERIAL' not found``, and
+  ``wait-for-device`` returns when it is back.
+- ``FAKE_ADB_BM_PROFILER=off``: a binary built without the op profiler: it takes
+  ``--enable_op_profiling=true`` and prints no table.
+- ``FAKE_ADB_PROPS``: a JSON object of build properties overriding the Pixel's (another phone).
 
 Commands: ``devices [-l]``, ``[-s SERIAL] push LOCAL REMOTE``, ``[-s SERIAL] shell CMD``,
-``start-server``, ``kill-server``, ``version``. ``shell`` runs a small sh: ``;`` ``&&`` ``||``,
+``start-server``, ``kill-server``, ``version``, ``wait-for-device``; ``$ANDROID_SERIAL`` stands
+for ``-s`` as in adb. ``shell`` runs a small sh: ``;`` ``&&`` ``||``, ``exec``, ``kill PID``,
+``$$`` (a command line that uses it runs in its own process session, like a process on the
+phone: killing the adb client leaves it running),
 ``>``/``>>`` redirection, and mkdir, chmod, rm, rmdir, ls, cat, echo, getprop, id, true, false,
 ``sh SCRIPT ARGS`` (the pushed script runs in the host's /bin/sh with ``LATBENCH_ROOT`` set to
 the fake root, so the real device_scripts are exercised), ``taskset MASK PROGRAM ARGS`` and a
 pushed ``benchmark_model``: the .tflite is run with LiteRT on this host for the requested warm-up
 and timed runs and the output is printed in benchmark_model's format. With
 ``--enable_op_profiling=true`` the measured time is apportioned across the graph's nodes by their
-multiply-accumulate share (LiteRT on the host has no per-op profiler). Unknown commands fail with
+multiply-accumulate share (LiteRT on the host has no per-op profiler); with XNNPACK (new format)
+the table holds, as TF >= 2.9.1 prints it, the enclosing ``TfLiteXNNPackDelegate`` node and
+XNNPACK's own ``Delegate/<operator>:<i>`` rows (a PAD fused into the next convolution has no row).
+Unknown commands fail with
 a mksh-like message and exit status 127.
 """
 from __future__ import annotations
@@ -54,6 +72,7 @@ PROPS = {
     "ro.product.device": "sailfish",
     "ro.product.manufacturer": "Google",
     "ro.product.cpu.abi": "arm64-v8a",
+    "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
     "ro.build.version.release": "10",
     "ro.build.version.sdk": "29",
     "ro.build.fingerprint": "google/sailfish/sailfish:10/QP1A.191005.007.A3/5972272:user/release-keys",
@@ -120,11 +139,14 @@ def init_root(root):
         _write(os.path.join(f, "cpuinfo_min_freq"), f"{lo}\n")
         _write(os.path.join(f, "cpuinfo_max_freq"), f"{hi}\n")
         _write(os.path.join(f, "scaling_setspeed"), "<unsupported>\n")
+        steps = (lo, (lo + hi) // 2, hi)
+        _write(os.path.join(f, "stats", "time_in_state"), "".join(f"{fr} {1000 * (i + 1)}\n" for i, fr in enumerate(steps)))
     for i, (kind, temp) in enumerate(THERMAL):
         z = os.path.join(root, "sys", "class", "thermal", f"thermal_zone{i}")
         _write(os.path.join(z, "type"), kind + "\n")
         _write(os.path.join(z, "temp"), temp + "\n")
-    _write(os.path.join(root, ".host", "props.json"), json.dumps(PROPS, indent=1))
+    props = dict(PROPS, **json.loads(os.environ.get("FAKE_ADB_PROPS") or "{}"))
+    _write(os.path.join(root, ".host", "props.json"), json.dumps(props, indent=1))
     # scripts run by `sh` see the phone's `id`, not the host's
     shim = os.path.join(root, ".host", "bin", "id")
     _write(shim, '#!/bin/sh\nu="${FAKE_ADB_UID:-2000}"\n'
@@ -139,17 +161,33 @@ def dev_path(root, path):
     return os.path.join(root, norm.lstrip("/"))
 
 
-def heat_up(root, degrees=1):
-    """A benchmark run warms the SoC sensors a little (so before/after conditions differ)."""
+def heat_up(root, degrees=1, seconds=0.0, cap=42):
+    """A benchmark run warms the SoC sensors a little, up to `cap` °C (so before/after conditions
+    differ), and adds its duration to every online core's time at its current frequency."""
     for i, (kind, _) in enumerate(THERMAL):
         if not kind.startswith("tsens"):
             continue
         p = os.path.join(root, "sys", "class", "thermal", f"thermal_zone{i}", "temp")
         try:
             v = int(open(p).read().strip())
-            _write(p, f"{v + degrees}\n")
+            _write(p, f"{min(v + degrees, max(v, cap))}\n")
         except (OSError, ValueError):
             pass
+    ticks = max(1, int(round(seconds * 100)))
+    for cpu in CPUS:
+        f = os.path.join(root, "sys", "devices", "system", "cpu", f"cpu{cpu}", "cpufreq")
+        try:
+            cur = open(os.path.join(f, "scaling_cur_freq")).read().strip()
+            lines = open(os.path.join(f, "stats", "time_in_state")).read().split("\n")
+        except OSError:
+            continue
+        out = []
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == cur:
+                line = f"{parts[0]} {int(parts[1]) + ticks}"
+            out.append(line)
+        _write(os.path.join(f, "stats", "time_in_state"), "\n".join(out))
 
 
 # ---------------------------------------------------------------------- benchmark_model output
@@ -270,17 +308,59 @@ def _node_weights(interp):
     return out
 
 
+# flags each flavour knows (tflite::Flags leaves the others "unconsumed" and warns)
+BASE_FLAGS = {"num_runs", "min_secs", "max_secs", "run_delay", "num_threads", "benchmark_name", "output_prefix",
+              "warmup_runs", "warmup_min_secs", "verbose", "graph"}
+OLD_FLAGS = BASE_FLAGS | {"input_layer", "input_layer_shape", "use_nnapi", "use_legacy_nnapi", "use_gpu",
+                          "allow_fp16", "enable_op_profiling"}
+NEW_FLAGS = OLD_FLAGS | {"use_xnnpack", "max_profiling_buffer_entries", "dry_run", "report_peak_memory_footprint"}
+LITERT_FLAGS = BASE_FLAGS | {"signature_to_run_for", "use_cpu", "use_gpu", "use_npu", "allow_fp16",
+                             "require_full_delegation", "use_profiler", "result_file_path", "dry_run"}
+# TFLite builtin op -> the XNNPACK operator type printed for it (None: fused into a neighbour)
+XNNPACK_OPS = {"CONV_2D": "Convolution (NHWC, F32) {conv}", "DEPTHWISE_CONV_2D": "Convolution (NHWC, F32) DWConv",
+               "FULLY_CONNECTED": "Fully Connected (NC, F32) GEMM", "ADD": "Add (ND, F32)",
+               "MUL": "Multiply (ND, F32)", "MEAN": "Global Average Pooling (NWC, F32)", "RESHAPE": "Copy (NC, X32)",
+               "HARD_SWISH": "HardSwish (NC, F32)", "LOGISTIC": "Sigmoid (NC, F32)", "PAD": None,
+               "AVERAGE_POOL_2D": "Average Pooling (NHWC, F32)", "SOFTMAX": "Softmax (NC, F32)"}
+
+
+def _is_pointwise(interp, node) -> bool:
+    """Whether a CONV_2D row is a 1x1 convolution (XNNPACK runs those as GEMM, others as IGEMM)."""
+    index = int(node["name"].rsplit(":", 1)[1])
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    for op in interp._get_ops_details():
+        if op["index"] == index and len(op["inputs"]) > 1 and op["inputs"][1] in tensors:
+            shape = tensors[op["inputs"][1]]["shape"]
+            return len(shape) == 4 and shape[1] == 1 and shape[2] == 1
+    return False
+
+
+def _count(root, name) -> int:
+    """Increment and return the counter `name` of the phone at `root`."""
+    path = os.path.join(root, ".host", name)
+    n = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    _write(path, str(n))
+    return n
+
+
 def benchmark_model(argv, root, out, err) -> int:
     fmt = os.environ.get("FAKE_ADB_BM_FORMAT", "new")
-    new = fmt != "old"
+    litert = os.environ.get("FAKE_ADB_BM_FLAVOUR", "benchmark_model") == "litert"
+    new = fmt != "old" or litert
     p = "INFO: " if new else ""
+    known = LITERT_FLAGS if litert else NEW_FLAGS if new else OLD_FLAGS
     flags, unconsumed = {}, []
     for a in argv:
         m = re.match(r"--([A-Za-z0-9_]+)=(.*)$", a)
-        if m:
+        if m and m.group(1) in known:
             flags[m.group(1)] = m.group(2)
         else:
             unconsumed.append(a)
+    if os.environ.get("FAKE_ADB_BM_SLEEP_S"):
+        time.sleep(float(os.environ["FAKE_ADB_BM_SLEEP_S"]))
+    run_no = _count(root, "bm_runs")
+    drop = os.environ.get("FAKE_ADB_DISCONNECT", "")
+    drop_at, _, gone_s = drop.partition(":")
     try:
         num_runs = int(flags.get("num_runs", 50))
         min_secs = float(flags.get("min_secs", 1.0))
@@ -292,10 +372,19 @@ def benchmark_model(argv, root, out, err) -> int:
         err.write(f"ERROR: bad flag value: {exc}\n")
         return 1
     profiling = _bool_flag(flags.get("enable_op_profiling", "false"))
-    xnnpack = _bool_flag(flags.get("use_xnnpack", "false"))
+    # TF 2.x applies XNNPACK unless --use_xnnpack=false; 1.x has none; LiteRT's CPU path uses it
+    xnnpack = _bool_flag(flags.get("use_xnnpack", "true")) if new else False
     graph = flags.get("graph", "")
 
     out.write(f"{p}STARTING!\n")
+    if unconsumed:
+        out.write(("WARN: " if new else "") + f"Unconsumed cmdline flags: {' '.join(unconsumed)}\n")
+    if drop_at and int(drop_at) == run_no:
+        out.write(f"{p}Log parameter values verbosely: [0]\n")
+        out.flush()
+        _write(os.path.join(root, ".host", "gone_until"), str(time.time() + float(gone_s or 5)))
+        err.write("error: closed\n")
+        return 1
     if new:
         out.write(f"{p}Log parameter values verbosely: [0]\n")
         if "num_runs" in flags:
@@ -323,8 +412,6 @@ def benchmark_model(argv, root, out, err) -> int:
                              ("Use legacy nnapi ", 0), ("Use gpu ", 0), ("Allow fp16 ", 0),
                              ("Enable op profiling", int(profiling))):
             out.write(f"{label}: [{value}]\n")
-    if unconsumed:
-        out.write(f"{p}Unconsumed cmdline flags: {' '.join(unconsumed)}\n")
     host = dev_path(root, graph) if graph else ""
     if not graph or not os.path.isfile(host):
         err.write(f"ERROR: Could not open '{graph}'.\n")
@@ -351,8 +438,12 @@ def benchmark_model(argv, root, out, err) -> int:
         else:
             interp.set_tensor(d["index"], rng.integers(0, 10, size=shape).astype(dtype))
     size_mb = os.path.getsize(host) / 1e6
-    out.write(f"{p}Loaded model {graph}\n")
-    if new and xnnpack:
+    if litert:
+        out.write(f"{p}[benchmark_litert_model.cc:77] Loading model from: {graph}\n")
+        out.write(f"{p}[litert_environment.cc:48] Creating LiteRT environment with options\n")
+    else:
+        out.write(f"{p}Loaded model {graph}\n")
+    if new and xnnpack and not litert:
         out.write(f"{p}Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     if new:
         out.write(f"{p}The input model file size (MB): {g6(size_mb)}\n")
@@ -380,10 +471,17 @@ def benchmark_model(argv, root, out, err) -> int:
 
     warm = run(warmup_runs, warmup_min_secs)
     timed = run(num_runs, min_secs)
-    heat_up(root)
+    heat_up(root, seconds=(sum(warm) + sum(timed)) / 1e6)
     w_first = warm[0] if warm else 0
     w_avg = sum(warm) / len(warm) if warm else float("nan")
     i_avg = sum(timed) / len(timed) if timed else float("nan")
+    if litert:
+        loc = f"{p}[benchmark_litert_model.h:%d] "
+        out.write(loc % 88 + "\n========== BENCHMARK RESULTS ==========\n")
+        out.write(loc % 89 + f"Model initialization: {init_us / 1e3:.2f} ms\n")
+        out.write(loc % 92 + f"Warmup (avg):         {w_avg / 1e3:.2f} ms ({len(warm)} runs)\n")
+        out.write(loc % 94 + f"Inference (avg):      {i_avg / 1e3:.2f} ms ({len(timed)} runs)\n")
+        return 0
     if new:
         out.write(f"{p}Inference timings in us: Init: {init_us}, First inference: {w_first}, "
                   f"Warmup (avg): {g6(w_avg)}, Inference (avg): {g6(i_avg)}\n")
@@ -395,7 +493,7 @@ def benchmark_model(argv, root, out, err) -> int:
     else:
         out.write(f"Average inference timings in us: Warmup: {g6(w_avg)}, Init: {init_us}, no stats: {g6(i_avg)}\n")
 
-    if profiling and timed:
+    if profiling and timed and os.environ.get("FAKE_ADB_BM_PROFILER", "on") != "off":
         weights = _node_weights(interp)
         total_w = sum(w for *_, w in weights) or 1
         n_runs = len(timed)
@@ -407,6 +505,26 @@ def benchmark_model(argv, root, out, err) -> int:
                           "start_us": start_us, "first_us": timed[0] * share, "sum_us": sum_us,
                           "times_called": n_runs})
             start_us += sum_us / n_runs
+        if new and xnnpack:
+            # TF >= 2.9.1: the delegate node as a whole, then XNNPACK's operators ("Delegate/<type>:<i>",
+            # i counting XNNPACK's operators; a fused PAD has none: its time goes to the next op)
+            outputs = [t["name"] for t in interp.get_output_details()]
+            enclosing = {"type": "TfLiteXNNPackDelegate", "name": f"[{', '.join(outputs)}]:{len(weights)}",
+                         "start_us": 0.0, "first_us": timed[0] * 1.01, "sum_us": int(sum(timed) * 1.01),
+                         "times_called": n_runs}
+            rows, carry, i = [enclosing], None, 0
+            for (kind, *_rest), node in zip(weights, nodes):
+                label = XNNPACK_OPS.get(kind, kind.title().replace("_", " ") + " (NC, F32)")
+                if label is None:
+                    carry = node
+                    continue
+                if carry is not None:
+                    node = dict(node, sum_us=node["sum_us"] + carry["sum_us"], first_us=node["first_us"] + carry["first_us"])
+                    carry = None
+                label = label.format(conv="GEMM" if _is_pointwise(interp, node) else "IGEMM")
+                rows.append(dict(node, type=label, name=f"Delegate/{label}:{i}"))
+                i += 1
+            nodes = rows
         if new:
             init_nodes = []
             if xnnpack:
@@ -483,6 +601,9 @@ class Shell:
             return self.command(argv, fh, err)
 
     def command(self, argv, out, err) -> int:
+        argv = [a.replace("$$", str(os.getpid())) for a in argv]
+        if argv[0] == "exec" and len(argv) > 1:
+            argv = argv[1:]
         name, args = argv[0], argv[1:]
         handler = getattr(self, "cmd_" + name, None) if re.fullmatch(r"[a-z]+", name) else None
         if handler is not None:
@@ -509,6 +630,19 @@ class Shell:
     def _split(self, args):
         opts = [a for a in args if a.startswith("-") and len(a) > 1]
         return "".join(o.lstrip("-") for o in opts), [a for a in args if not (a.startswith("-") and len(a) > 1)]
+
+    def cmd_kill(self, args, out, err):
+        import signal
+        rc = 0
+        for a in args:
+            if a.startswith("-"):
+                continue
+            try:
+                os.kill(int(a), signal.SIGTERM)
+            except (ValueError, ProcessLookupError, PermissionError):
+                err.write(f"kill: pid {a}: No such process\n")
+                rc = 1
+        return rc
 
     def cmd_true(self, args, out, err):
         return 0
@@ -687,7 +821,22 @@ def device_check(serial_opt) -> str:
              "Try 'adb kill-server' if that seems wrong.\nOtherwise check for a confirmation dialog on your device.")
     if state == "offline":
         fail("adb: device offline")
-    return serial_opt or listed[0]
+    serial = serial_opt or listed[0]
+    if gone(serial):
+        fail(f"adb: device '{serial}' not found" if serial_opt else "adb: no devices/emulators found")
+    return serial
+
+
+def gone(serial) -> bool:
+    """Whether phone `serial` is off the USB bus now (after a FAKE_ADB_DISCONNECT)."""
+    root = host_root()
+    if len(serials()) > 1:
+        root = os.path.join(root, serial)
+    path = os.path.join(root, ".host", "gone_until")
+    try:
+        return time.time() < float(open(path).read())
+    except (OSError, ValueError):
+        return False
 
 
 def flaky(root):
@@ -723,6 +872,7 @@ def main(argv) -> int:
         value = args.pop(0)
         if opt == "-s":
             serial_opt = value
+    serial_opt = serial_opt or os.environ.get("ANDROID_SERIAL") or None
     if not args:
         fail("adb: no command specified")
     cmd, rest = args[0], args[1:]
@@ -731,6 +881,8 @@ def main(argv) -> int:
         sys.stdout.write("List of devices attached\n")
         if state != "none":
             for i, serial in enumerate(serials()):
+                if gone(serial):
+                    continue
                 extra = (f" product:sailfish model:Pixel device:sailfish transport_id:{i + 1}"
                          if "-l" in rest and state == "device" else "")
                 sys.stdout.write(f"{serial}\t{state}{extra}\n")
@@ -740,6 +892,11 @@ def main(argv) -> int:
         return 0
     if cmd == "version":
         sys.stdout.write("Android Debug Bridge version 1.0.41\nVersion 35.0.2-12147458\n")
+        return 0
+    if cmd == "wait-for-device":
+        target = serial_opt or serials()[0]
+        while target not in serials() or gone(target) or os.environ.get("FAKE_ADB_STATE", "device") != "device":
+            time.sleep(0.1)  # adb waits until the device shows up (the caller bounds it)
         return 0
     if cmd not in ("push", "shell"):
         fail(f"adb: unknown command {cmd}")
@@ -765,10 +922,21 @@ def main(argv) -> int:
     # shell
     if not rest:
         fail("fake adb: interactive shell is not supported")
-    return Shell(root).run(" ".join(rest), sys.stdout, sys.stderr)
+    line = " ".join(rest)
+    if "$$" in line:
+        # a process on the phone: its own session, so it outlives this adb client if that is killed
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--remote-shell", root, line],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        o, e = proc.communicate()
+        sys.stdout.write(o.decode())
+        sys.stderr.write(e.decode())
+        return proc.returncode
+    return Shell(root).run(line, sys.stdout, sys.stderr)
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--remote-shell"]:
+        sys.exit(Shell(sys.argv[2]).run(sys.argv[3], sys.stdout, sys.stderr))
     try:
         sys.exit(main(sys.argv[1:]))
     except BrokenPipeError:
