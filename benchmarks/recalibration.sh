@@ -2,7 +2,7 @@
 # Recalibrating a table from an earlier sitting (build-lut --prior-lut), measured with the product's
 # own commands: N training-stream networks measured now, the fit toward OLD_LUT, then `validate` on
 # the 100 held-out networks (the `validate` stream, seed 0: the fidelity benchmark's held-out archs)
-# measured right after. RESULTS.md, session 15.
+# measured right after. Results: benchmarks/RESULTS.md, "Recalibration".
 #
 # Usage: benchmarks/recalibration.sh RUNTIME SPACE GRANULARITY OLD_LUT WORKDIR [N] [ROUNDS] [CORE]
 #   e.g. benchmarks/recalibration.sh tflite proxylessnas-enlarged block old.lut.json /tmp/recal 30 15 1

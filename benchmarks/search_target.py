@@ -22,7 +22,7 @@ benchmarks/results/search_target.json, and states the machine and versions.
                                                        # the setting that lands every seed within 0.5 % (~1 h)
 
 With 200 steps the controller has 150 RL steps: the raw argmax is far from converged and the
-refinement step (search/refine.py) does the last percent; see search/README.md.
+refinement step (search/tunas/refine.py) does the last percent; see search/README.md.
 """
 from __future__ import annotations
 

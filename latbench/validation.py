@@ -101,7 +101,7 @@ def noise_warning(report: dict) -> str | None:
 def fit_noise_warning(build_info: dict) -> str | None:
     """One line for stderr when a fitted table's training networks were measured too noisily: the
     fit learns their noise (on a noisy host, 5 → 15 rounds per network took a held-out MAPE from
-    2.2 to 1.6 %; benchmarks/RESULTS.md)."""
+    2.2 to 1.6 %; benchmarks/HISTORY.md, 2026-11-27 s13)."""
     noise = (build_info or {}).get("train_noise_mape_pct")
     if noise is None or not noise > NOISY_MAPE_PCT:
         return None

@@ -440,7 +440,7 @@ def test_measure_end_to_end(fake, binary, tiny_tflite):
 
     dev.close()
     assert not fake.path(prepared.remote).exists()
-    assert fake.path(REMOTE_BINARY).exists()  # kept for the next session
+    assert fake.path(REMOTE_BINARY).exists()  # kept on the phone for later runs
 
 
 def test_measure_old_binary_format(fake, binary, tiny_tflite, monkeypatch):

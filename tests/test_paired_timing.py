@@ -95,7 +95,7 @@ def test_paired_cpu_device_calibrates_once_and_fingerprints_the_scale(tmp_path, 
     assert len(files) == 1
     record = json.loads(files[0].read_text())
     assert record["ms"] == fp["reference_ms"] and record["reference"] == REFERENCE_KEY
-    # a second device (another session, another shard) reads the same calibration
+    # a second device (another process, another shard) reads the same calibration
     record["ms"] = 1.234
     files[0].write_text(json.dumps(record))
     dev2 = get_device("cpu", "ort", timing="paired")

@@ -4,7 +4,7 @@ glibc malloc serves blocks above its mmap threshold (dynamic, 128 KiB up to 32 M
 mmap()/munmap() pairs and trims the heap top once more than its trim threshold is free. Eager
 PyTorch allocates and frees every activation on each forward pass, so a layer with a large
 activation (e.g. 160 x 112 x 112 floats = 8 MiB) can take fresh zero pages from the kernel on
-every run. Measured on this VM for such a block (mobilenetv3-like, first mbconv): 3000-5000 page
+every run. Measured on a 2-core Xeon VM for such a block (mobilenetv3-like, first mbconv): 3000-5000 page
 faults and 21-24 ms per run with the default settings under load on the other core, 0 faults and
 9.5 ms with the settings below; alone, 5-33 ms from run to run versus a steady 4.8 ms. Whole
 networks ran 7-71 % slower than their isolated blocks summed by default, 8-20 % with the

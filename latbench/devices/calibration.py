@@ -1,7 +1,7 @@
 """The reference workload of paired timing and its per-machine calibration.
 
 The calibrated latency is measured once per (machine, runtime, versions, batch) and kept in
-``$LATBENCH_CACHE/calibration/``; the first writer wins, so parallel shards and later sessions
+``$LATBENCH_CACHE/calibration/``; the first writer wins, so parallel shards and later runs
 (profile today, validate tomorrow) all convert to the same scale. Delete the file to recalibrate
 (this changes the device fingerprint: stores and tables measured before then are refused).
 """

@@ -19,7 +19,8 @@ def extreme_archs(space, table, k: int, seed: int, exclude=(), pool: int = EXTRE
 
     Why: a fitted table is a linear fit of its training networks and extrapolates beyond their latency
     range (its base_ms is often below zero), while uniform random archs seldom reach a space's ends; training
-    on the ends too keeps the smallest and largest networks inside the range (benchmarks/RESULTS.md)."""
+    on the ends too keeps the smallest and largest networks inside the range (benchmarks/HISTORY.md,
+    2026-11-27 s13–s14)."""
     have = {tuple(a.indices) for a in exclude}
     cands = [a for a in sample_archs(space, pool, seed, "extremes") if tuple(a.indices) not in have]
     order = np.argsort([table.predict(a).latency_ms for a in cands], kind="stable")

@@ -16,7 +16,7 @@ from .store import ProfileStore
 
 ROLE_STREAMS = {"train": 1, "validate": 2, "extremes": 3}  # independent random streams: validation archs are held out
 # rounds added this long after an item's last one come from another sitting: the host's speed can step
-# between sittings (LiteRT networks 13.5 % apart a day later, benchmarks/RESULTS.md session 13), which
+# between sittings (LiteRT networks 13.5 % apart a few hours later, benchmarks/HISTORY.md 2026-11-27 s13), which
 # the protocol's interleaving does not spread out the way it spreads drift within one sitting
 RESUME_GAP_S = 3600.0
 
