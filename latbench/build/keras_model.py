@@ -121,6 +121,10 @@ def fc(x, tm, prefix: str):
 
 
 def _layer(x, shape, tm, prefix: str):
+    if shape.cbc is not None:
+        from .keras_cbc import cbc_layer
+
+        return cbc_layer(x, shape, tm, prefix)
     t = shape.type
     if t == "conv":
         return conv_bn_act(x, tm, prefix)
@@ -163,6 +167,11 @@ def build_keras_op(op: Op | str, weights_from=None, batch: int = 1) -> keras.Mod
     inp = _input(op_input_shape(op, batch))
     if op.kind == "se":
         out = squeeze_excite(inp, net.L0.se, "L0_se")
+    elif op.kind == "addpad":
+        from .keras_cbc import _slice, pad_add
+
+        m = net.L0.add
+        out = pad_add(_slice(inp, 0, m.i, 1, "L0_add_x"), _slice(inp, 0, m.o, 1, "L0_add_y"), m, "L0")
     else:
         out = layers.Add(name="L0_add")([inp, inp])
     return keras.Model(inp, out, name=MODEL_NAME)

@@ -125,6 +125,10 @@ class ArchNet(nn.Sequential):
 
 def layer_module(shape, next_type: str | None = None) -> nn.Module:
     """The module for one `LayerShape` of an arch."""
+    if shape.cbc is not None:
+        from .torch_cbc import cbc_layer_module
+
+        return cbc_layer_module(shape)
     L = shape.layer
     t = L["type"]
     if t == "conv":
@@ -185,6 +189,10 @@ def build_torch_op(op: Op | str, batch: int = 1, seed: int = 0, training: bool =
         part = Part("se", SqueezeExcite(op["c"], op["se"], op["gate"]))
     elif op.kind == "add":
         part = Part("add", Add())
+    elif op.kind == "addpad":
+        from .torch_cbc import IsolatedPadAdd
+
+        part = Part("add", IsolatedPadAdd(op["i"], op["o"]))
     else:
         raise ValueError(f"unknown op kind {op.kind!r}")
     net = ArchNet(OrderedDict(L0=part), shape[1:])
