@@ -40,6 +40,7 @@ SPACES = {
     "mobilenetv3-like": _lazy("latbench.spaces.tunas:MobileNetV3LikeSpace"),
     "tfnas": _lazy("latbench.spaces.tfnas:TFNASSpace"),
     "tfnas-mbv2": _lazy("latbench.spaces.tfnas:TFNASMBV2Space"),
+    "netadaptv2": _lazy("latbench.spaces.netadaptv2:NetAdaptV2Space"),
 }
 
 
