@@ -1,7 +1,8 @@
 """Search algorithms by name. Runners load lazily; an algorithm plugs in with one `register` call
 (or one line in ALGORITHMS): a runner takes a SearchContext and returns the result dict.
 
-`tfnas` and `netadaptv2` (DESIGN 8.2, 8.3) are known names without a runner yet.
+`tfnas` (DESIGN 8.2) is a known name without a runner yet. A runner's module may define
+`prepare_context(cfg)`; it then builds the SearchContext in place of `context.prepare`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ALGORITHMS = {
     "tunas": "search.tunas:run_tunas",
     "random": "search.random_search:run_random_search",
     "tfnas": None,
-    "netadaptv2": None,
+    "netadaptv2": "search.netadaptv2.runner:run_netadaptv2",
 }
 
 
@@ -51,8 +52,9 @@ def run_search(cfg, write: bool = True) -> dict:
 
     check_config(cfg)
     check_algorithm(cfg.algo)
-    ctx = prepare(cfg)
     runner = get_runner(cfg.algo)
+    own = getattr(importlib.import_module(runner.__module__), "prepare_context", None)
+    ctx = (own or prepare)(cfg)
     from .distributed import barrier, shutdown
 
     try:
