@@ -9,8 +9,9 @@ Iteration i, from the best arch so far (at first the initial network, every deci
   J samples, each: pick L distinct random layers, then lower one random decision of them by one
   step at a time until metric <= constraint_i (a sample whose layers run out first is dropped);
   a step that would land below (1 - band) T is never taken (another decision of the L is tried),
-  so the first arch at or under T lies in [(1 - band) T, T] (if no sample can, samples may
-  undershoot rather than stall);
+  so the first arch at or under T lies in [(1 - band) T, T]; when no sample reaches the
+  constraint that way, the samples' partial progress competes instead (the next iteration goes
+  on from it), and only when there is none may samples undershoot the band;
   score every sample (accuracy with the shared weights on held-out data), keep the best (ties:
   smaller metric). Stop once metric(best) <= T.
 SCD: L = 1 and one sample per layer (NetAdaptV1), shrunk the same way.
@@ -41,7 +42,7 @@ def default_groups(space) -> list[list[int]]:
 
 def shrink(best, layers, metric, constraint: float, lower: float, rng: np.random.Generator):
     """Lower decisions of `layers` (lists of positions) one step at a time, a random one each time,
-    until metric <= constraint, never below `lower`. Returns (index list, metric) or None."""
+    until metric <= constraint, never below `lower`. Returns (index list, metric, reached)."""
     cur = list(best)
     value = metric(cur)
     coords = [p for g in layers for p in g]
@@ -58,8 +59,8 @@ def shrink(best, layers, metric, constraint: float, lower: float, rng: np.random
             cur, value, moved = cand, v, True
             break
         if not moved:
-            return None
-    return cur, value
+            return cur, value, False
+    return cur, value, True
 
 
 def coordinate_descent(sizes, metric, score, target: float, *, samples: int = 12, layers: int = 4,
@@ -88,17 +89,18 @@ def coordinate_descent(sizes, metric, score, target: float, *, samples: int = 12
         else:
             k = min(layers, len(groups))
             picks = [[groups[j] for j in rng.choice(len(groups), k, replace=False)] for _ in range(samples)]
-        cands = []
-        for layer_set in picks:
-            got = shrink(best, layer_set, metric, constraint, floor, rng)
-            if got is not None:
-                cands.append(got)
+        tries = [shrink(best, layer_set, metric, constraint, floor, rng) for layer_set in picks]
+        cands = [(idx, v) for idx, v, reached in tries if reached]
         if not cands:
-            # nothing lands in the band this time: take the samples that reach T at all
+            # no sample reaches the constraint without leaving the band: keep the progress the samples
+            # made (still above it) and go on with other layers next iteration
+            cands = [(idx, v) for idx, v, _ in tries if v < cur]
+        if not cands:
+            # no progress either: take the samples that reach the constraint at all, below the band
             for layer_set in picks:
-                got = shrink(best, layer_set, metric, constraint, -np.inf, rng)
-                if got is not None:
-                    cands.append(got)
+                idx, v, reached = shrink(best, layer_set, metric, constraint, -np.inf, rng)
+                if reached:
+                    cands.append((idx, v))
         if not cands:
             raise RuntimeError(f"iteration {it}: no sample reaches {constraint:.4g} (every picked layer at its "
                                f"minimum); use more layers per sample or a reachable target")

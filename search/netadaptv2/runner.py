@@ -100,7 +100,7 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
         loss = F.cross_entropy(net(xb, idx), yb)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if progress is not None:
             progress(step, losses[-1])
     wall = time.time() - t0

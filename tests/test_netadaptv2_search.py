@@ -1,0 +1,53 @@
+"""NetAdaptV2 end to end through the search registry: a tiny super-network, MCD on MACs."""
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from latbench.arch import parse_arch  # noqa: E402
+from latbench.spaces import get_space  # noqa: E402
+from search.config import SearchConfig  # noqa: E402
+from search.registry import run_search  # noqa: E402
+
+TINY = dict(metric="macs", train_steps=3, batch_size=18, eval_batch=32, samples=3, layers=8, initial_reduction=0.1,
+            decay=0.98, resolution=8, width=0.125)
+
+
+def run(tmp_path, target, **over):
+    cfg = SearchConfig(target_ms=target, algo="netadaptv2", space="netadaptv2", seed=1, out=str(tmp_path / "o"),
+                       progress=False)
+    cfg.netadaptv2 = {**TINY, **over}
+    return run_search(cfg)
+
+
+def test_search_on_macs_lands_in_band_and_writes_results(tmp_path):
+    space = get_space("netadaptv2")
+    initial = space.decode(space.full_indices()).macs / 1e6
+    target = round(0.75 * initial, 1)
+    result = run(tmp_path, target)
+    assert result["algo"] == "netadaptv2" and result["metric"] == "macs" and result["in_band"]
+    arch = parse_arch(result["arch"], "result")
+    assert 0.99 * target <= arch.macs / 1e6 <= target and arch.macs == result["macs"]
+    assert space.decode(space.encode(arch)).macs == arch.macs  # (a clipped dw width encodes as its value)
+    traj = result["trajectory"]
+    assert traj[0]["macs"] == space.decode(space.full_indices()).macs and len(traj) == result["iterations"] + 1
+    assert all(t["macs"] / 1e6 == pytest.approx(t["metric"]) for t in traj)
+    assert all(a["metric"] > b["metric"] for a, b in zip(traj, traj[1:]))
+    assert result["samples_evaluated"] == sum(t["samples"] for t in traj)
+    assert result["supernet"]["subnetworks_per_step"] == 18 and 0 <= result["proxy_accuracy"] <= 1
+    saved = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert saved["indices"] == result["indices"] and (tmp_path / "o" / "trajectory.png").stat().st_size > 0
+
+
+def test_scd_and_no_ordered_dropout(tmp_path):
+    space = get_space("netadaptv2")
+    target = round(0.9 * space.decode(space.full_indices()).macs / 1e6, 1)
+    result = run(tmp_path, target, scd=True, ordered_dropout=False, train_steps=2)
+    assert result["in_band"] and result["supernet"]["subnetworks_per_step"] == 1
+    from search.netadaptv2.mcd import default_groups
+
+    layers = len(default_groups(space))  # a block's depthwise filters and kernel are one layer
+    assert layers == space.num_decisions - 17  # 17 blocks, each with a kernel decision
+    # SCD: one sample per layer; the first iteration keeps those that made progress
+    assert layers * 0.8 <= result["trajectory"][1]["samples"] <= layers
