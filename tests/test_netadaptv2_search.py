@@ -51,3 +51,29 @@ def test_scd_and_no_ordered_dropout(tmp_path):
     assert layers == space.num_decisions - 17  # 17 blocks, each with a kernel decision
     # SCD: one sample per layer; the first iteration keeps those that made progress
     assert layers * 0.8 <= result["trajectory"][1]["samples"] <= layers
+
+
+def test_search_on_a_latency_table_file(tmp_path):
+    """--metric latency prices archs with any layer table; here one whose entries are the ops' MACs (a
+    stand-in for a measured table: every key of the space present, so nothing is estimated)."""
+    from latbench.lut import LatencyTable
+    from latbench.ops import op_features
+
+    space = get_space("netadaptv2")
+    entries = {op.key: {"ms": op_features(op)["macs"] / 1e7} for op in space.ops("layer")}
+    data = {"format": "latbench-lut/1", "device": {"name": "test"}, "runtime": "none", "batch": 1,
+            "granularity": "layer", "method": "isolated", "spaces": ["netadaptv2"], "base_ms": 0.5,
+            "entries": entries, "provenance": {}}
+    table = LatencyTable.from_dict(data)
+    path = tmp_path / "t.json"
+    table.save(path)
+    full = table.predict(space.decode(space.full_indices())).latency_ms
+    target = round(0.8 * full, 2)
+    cfg = SearchConfig(target_ms=target, algo="netadaptv2", space="netadaptv2", lut=str(path), seed=2,
+                       out=str(tmp_path / "o"), progress=False)
+    cfg.netadaptv2 = {**TINY, "metric": "latency"}
+    result = run_search(cfg)
+    pred = table.predict(parse_arch(result["arch"], "result"))
+    assert not pred.estimated and pred.latency_ms == pytest.approx(result["latency_ms"])
+    assert 0.99 * target <= result["latency_ms"] <= target and result["lut"] == str(path)
+    assert result["trajectory"][0]["metric"] == pytest.approx(full)
