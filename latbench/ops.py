@@ -108,7 +108,7 @@ def op_from_key(key: str) -> Op:
         raise BadInput(f"op key {key!r}: non-integer width/size field") from None
 
 
-def _cbconv_op(r, i, m, o, k, stride, dw, act, bn):
+def bypass_conv_op(r, i, m, o, k, stride, dw, act, bn):
     """A layer with bypass as an Op: the plain conv when nothing is bypassed, None when it is the
     identity (no filter, every channel passed through at stride 1)."""
     if o == m and m > 0:
@@ -121,7 +121,7 @@ def _cbconv_op(r, i, m, o, k, stride, dw, act, bn):
 def _cbc_ops(s: LayerShape, granularity: str) -> list[OpUse]:
     L, c = s.layer, s.cbc
     if L["type"] == "conv":
-        op = _cbconv_op(s.hin, s.cin, c["m"], c["z"], L["kernel"], L["stride"], c["dw"], L["act"], int(L["bn"]))
+        op = bypass_conv_op(s.hin, s.cin, c["m"], c["z"], L["kernel"], L["stride"], c["dw"], L["act"], int(L["bn"]))
         return [] if op is None else [OpUse(s.index, "", op)]
     if c["identity"]:
         return []
@@ -132,11 +132,11 @@ def _cbc_ops(s: LayerShape, granularity: str) -> list[OpUse]:
                                            act=L["act"], res=int(s.residual)))]
     parts = []
     if s.expand:
-        parts.append(("expand", _cbconv_op(s.hin, s.cin, c["e"], c["ze"], 1, 1, False, L["act"], 1)))
-    parts.append(("dw", _cbconv_op(s.hin, c["ze"], c["d"], c["zd"], L["kernel"], L["stride"], True, L["act"], 1)))
+        parts.append(("expand", bypass_conv_op(s.hin, s.cin, c["e"], c["ze"], 1, 1, False, L["act"], 1)))
+    parts.append(("dw", bypass_conv_op(s.hin, c["ze"], c["d"], c["zd"], L["kernel"], L["stride"], True, L["act"], 1)))
     if L["se"]:
         parts.append(("se", make_op("se", r=s.hout, c=c["zd"], se=L["se"], gate=L["se_gate"])))
-    parts.append(("project", _cbconv_op(s.hout, c["zd"], c["p"], c["zp"], 1, 1, False, "none", 1)))
+    parts.append(("project", bypass_conv_op(s.hout, c["zd"], c["p"], c["zp"], 1, 1, False, "none", 1)))
     if s.residual:
         add = (make_op("add", r=s.hout, c=s.cin) if s.cin == c["p"]
                else make_op("addpad", r=s.hout, i=s.cin, o=c["p"]))

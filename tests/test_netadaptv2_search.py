@@ -36,6 +36,7 @@ def test_search_on_macs_lands_in_band_and_writes_results(tmp_path):
     assert all(a["metric"] > b["metric"] for a, b in zip(traj, traj[1:]))
     assert result["samples_evaluated"] == sum(t["samples"] for t in traj)
     assert result["supernet"]["subnetworks_per_step"] == 18 and 0 <= result["proxy_accuracy"] <= 1
+    assert result["config"]["netadaptv2"]["full_fraction"] == 0.25
     saved = json.loads((tmp_path / "o" / "result.json").read_text())
     assert saved["indices"] == result["indices"] and (tmp_path / "o" / "trajectory.png").stat().st_size > 0
 
@@ -77,3 +78,19 @@ def test_search_on_a_latency_table_file(tmp_path):
     assert not pred.estimated and pred.latency_ms == pytest.approx(result["latency_ms"])
     assert 0.99 * target <= result["latency_ms"] <= target and result["lut"] == str(path)
     assert result["trajectory"][0]["metric"] == pytest.approx(full)
+
+
+def test_presets_and_bad_knobs():
+    from latbench.errors import BadInput
+    from search.netadaptv2.config import make_config
+
+    paper = make_config("paper")
+    assert (paper.samples, paper.layers, paper.initial_reduction, paper.decay, paper.full_fraction) == (
+        200, 10, 0.03, 0.98, 0.0)
+    assert make_config("paper", samples=50).samples == 50 and make_config().metric == "latency"
+    for bad, msg in (({"metric": "energy"}, "--metric"), ({"samples": 0}, "--samples"),
+                     ({"decay": 1.5}, "--decay"), ({"full_fraction": 2.0}, "--full-fraction")):
+        with pytest.raises(BadInput, match=msg):
+            make_config(**bad)
+    with pytest.raises(BadInput, match="--preset"):
+        make_config("huge")

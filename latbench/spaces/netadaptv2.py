@@ -197,7 +197,7 @@ class NetAdaptV2Space(SearchSpace):
         if granularity != "layer":
             raise BadInput(f"granularity: space {self.name} is profiled at layer granularity only "
                            "(its blocks have ~10^5 width combinations each)")
-        from ..ops import _cbconv_op  # the same op rule as decomposing an arch
+        from ..ops import bypass_conv_op  # the same op rule as decomposing an arch
 
         seen, out = set(), []
 
@@ -214,7 +214,7 @@ class NetAdaptV2Space(SearchSpace):
                 nxt = set()
                 for c in sorted(widths):
                     for m in own["out"]:
-                        emit(_cbconv_op(h, c, m, cbc_width(c, t, m), spec.kernel, spec.stride, False, spec.act,
+                        emit(bypass_conv_op(h, c, m, cbc_width(c, t, m), spec.kernel, spec.stride, False, spec.act,
                                         int(spec.bn)))
                         nxt.add(cbc_width(c, t, m))
                 widths, h = nxt, -(-h // spec.stride)
@@ -229,22 +229,22 @@ class NetAdaptV2Space(SearchSpace):
                             continue
                         ze = cbc_width(c, t, e)
                         zes.add(ze)
-                        emit(_cbconv_op(h, c, e, ze, 1, 1, False, spec.act, 1))
+                        emit(bypass_conv_op(h, c, e, ze, 1, 1, False, spec.act, 1))
                 nxt = set()
                 for ze in sorted(zes):
                     for d in own["dw"]:
                         for k in own.get("kernel", (spec.kernel,)):
-                            emit(_cbconv_op(h, ze, min(d, ze), ze, k, spec.stride, True, spec.act, 1))
+                            emit(bypass_conv_op(h, ze, min(d, ze), ze, k, spec.stride, True, spec.act, 1))
                     for s in own.get("se", ()):
                         if s:
                             emit(make_op("se", r=ho, c=ze, se=s, gate="hsigmoid"))
                     for p in own["out"]:
                         if res:
                             if p:
-                                emit(_cbconv_op(ho, ze, p, p, 1, 1, False, "none", 1))
+                                emit(bypass_conv_op(ho, ze, p, p, 1, 1, False, "none", 1))
                         else:
                             zp = cbc_width(ze, t, p)
-                            emit(_cbconv_op(ho, ze, p, zp, 1, 1, False, "none", 1))
+                            emit(bypass_conv_op(ho, ze, p, zp, 1, 1, False, "none", 1))
                             nxt.add(zp)
                 if res:
                     for c in sorted(widths):

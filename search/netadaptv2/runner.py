@@ -79,7 +79,8 @@ def prepare_context(cfg):
 # ---------------------------------------------------------------------- super-network
 def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
     """SGD (momentum 0.9, cosine lr) on the training split. With ordered dropout every image gets its
-    own index list (balanced per decision); without, the whole batch trains one uniform sample."""
+    own index list (balanced per decision; the first `full_fraction` of the batch runs the initial
+    network); without, the whole batch trains one uniform sample."""
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(net.parameters(), lr=ncfg.lr, momentum=0.9, nesterov=True, weight_decay=ncfg.weight_decay)
@@ -94,6 +95,7 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
         xb, yb = x_all[pick], y_all[pick]
         if ncfg.ordered_dropout:
             idx = balanced_indices(sizes, ncfg.batch_size, rng)
+            idx[:int(ncfg.full_fraction * ncfg.batch_size)] = np.asarray(sizes) - 1  # sandwich: full network
         else:
             idx = np.array([int(rng.integers(n)) for n in sizes])
         opt.zero_grad(set_to_none=True)
@@ -106,7 +108,8 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
     wall = time.time() - t0
     per_step = ncfg.batch_size if ncfg.ordered_dropout else 1
     return {"steps": ncfg.train_steps, "wall_s": wall, "s_per_step": wall / max(1, ncfg.train_steps),
-            "ordered_dropout": ncfg.ordered_dropout, "subnetworks_per_step": per_step,
+            "ordered_dropout": ncfg.ordered_dropout, "full_fraction": ncfg.full_fraction,
+            "subnetworks_per_step": per_step,
             "s_per_subnetwork": wall / max(1, ncfg.train_steps * per_step),
             "final_loss": float(np.mean(losses[-10:])) if losses else None,
             "parameters": sum(p.numel() for p in net.parameters())}
