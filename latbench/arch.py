@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cbc import conv_cbc, mbconv_cbc
 from .errors import BadInput
 from .fileio import atomic_write_text
 
@@ -20,9 +21,11 @@ SE_GATES = ("sigmoid", "hsigmoid")
 
 # Per layer type: allowed fields and their defaults (None = required / absent).
 _FIELDS = {
-    "conv": {"out": None, "kernel": 1, "stride": 1, "groups": 1, "bn": True, "act": "relu"},
+    "conv": {"out": None, "kernel": 1, "stride": 1, "groups": 1, "bn": True, "act": "relu",
+             "bypass": None, "depthwise": None},
     "mbconv": {"out": None, "mid": None, "expand": None, "kernel": 3, "stride": 1, "se": 0,
-               "se_gate": "sigmoid", "act": "relu", "residual": None, "expand_conv": None},
+               "se_gate": "sigmoid", "act": "relu", "residual": None, "expand_conv": None,
+               "bypass": None, "dw": None},
     "pool": {},
     "fc": {"out": None, "act": "none"},
 }
@@ -44,6 +47,7 @@ class LayerShape:
     macs: int
     params: int
     expand: bool = False  # mbconv: has a 1x1 expansion conv (default: mid != in; `expand_conv` forces it)
+    cbc: dict | None = None  # layers with channel-level bypass: the widths of `latbench.cbc`
 
     @property
     def type(self) -> str:
@@ -132,10 +136,13 @@ def normalise_layer(raw, where: str) -> dict:
     layer = {"type": kind}
     for key, default in allowed.items():
         layer[key] = raw.get(key, default)
+    cbc = layer.get("bypass") is not None
+    if cbc:
+        _check_bypass(layer, where)
     if kind in ("conv", "mbconv", "fc"):
         if layer["out"] is None:
             raise BadInput(f"{where}.out: missing (output channels)")
-        _positive_int(layer["out"], f"{where}.out")
+        (_non_negative_int if cbc else _positive_int)(layer["out"], f"{where}.out")
     if kind in ("conv", "mbconv"):
         k = _positive_int(layer["kernel"], f"{where}.kernel")
         if k % 2 == 0:
@@ -147,11 +154,13 @@ def normalise_layer(raw, where: str) -> dict:
         _positive_int(layer["groups"], f"{where}.groups")
         if not isinstance(layer["bn"], bool):
             raise BadInput(f"{where}.bn: must be true or false")
+    if not cbc:
+        _check_no_bypass_fields(layer, where)
     if kind == "mbconv":
         if (layer["mid"] is None) == (layer["expand"] is None):
             raise BadInput(f"{where}: give exactly one of 'mid' (channels) or 'expand' (ratio)")
         if layer["mid"] is not None:
-            _positive_int(layer["mid"], f"{where}.mid")
+            (_non_negative_int if cbc else _positive_int)(layer["mid"], f"{where}.mid")
         else:
             e = layer["expand"]
             if isinstance(e, bool) or not isinstance(e, (int, float)) or not e > 0:
@@ -165,6 +174,32 @@ def normalise_layer(raw, where: str) -> dict:
             if layer[flag] is not None and not isinstance(layer[flag], bool):
                 raise BadInput(f"{where}.{flag}: must be true or false")
     return layer
+
+
+def _non_negative_int(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadInput(f"{where}: must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _check_bypass(layer: dict, where: str) -> None:
+    """The channel-level bypass fields (NetAdaptV2): `bypass` = T (positive int, true = infinity)."""
+    t = layer["bypass"]
+    if t is not True and (isinstance(t, bool) or not isinstance(t, int) or t <= 0):
+        raise BadInput(f"{where}.bypass: must be a positive integer T or true (T = infinity), got {t!r}")
+    if layer["type"] == "conv":
+        if layer["groups"] != 1:
+            raise BadInput(f"{where}.groups: a conv with bypass is dense (groups 1) or `depthwise`")
+        if layer["depthwise"] is not None and not isinstance(layer["depthwise"], bool):
+            raise BadInput(f"{where}.depthwise: must be true or false")
+    elif layer["type"] == "mbconv" and layer["dw"] is not None:
+        _non_negative_int(layer["dw"], f"{where}.dw")
+
+
+def _check_no_bypass_fields(layer: dict, where: str) -> None:
+    for key in ("depthwise", "dw"):
+        if layer.get(key) is not None:
+            raise BadInput(f"{where}.{key}: only with channel-level bypass (set `bypass`)")
 
 
 def parse_arch(obj, source: str = "<arch>") -> Arch:
@@ -242,7 +277,19 @@ def infer_shapes(arch: Arch) -> list[LayerShape]:
     for i, layer in enumerate(arch.layers):
         where = f"layers[{i}]"
         kind = layer["type"]
-        if kind == "conv":
+        if kind == "conv" and layer.get("bypass") is not None:
+            k, s = layer["kernel"], layer["stride"]
+            if pooled and k != 1:
+                raise BadInput(f"{where}.kernel: after pool only 1x1 convs are possible, got {k}")
+            info = conv_cbc(c, h, layer)
+            if info["dw"] and info["m"] > c:
+                raise BadInput(f"{where}.out: a depthwise conv with bypass filters at most its {c} input channels, "
+                               f"got {info['m']}")
+            ho = -(-h // s)
+            shapes.append(LayerShape(i, layer, c, info["z"], h, ho, c, False, info["macs"], info["params"],
+                                     cbc=info))
+            c, h = info["z"], ho
+        elif kind == "conv":
             k, s, g = layer["kernel"], layer["stride"], layer["groups"]
             if pooled and k != 1:
                 raise BadInput(f"{where}.kernel: after pool only 1x1 convs are possible, got {k}")
@@ -275,6 +322,19 @@ def infer_shapes(arch: Arch) -> list[LayerShape]:
             macs += mid * cout * ho * ho
             params += mid * cout + 2 * cout
             residual = layer["residual"]
+            if layer.get("bypass") is not None:
+                if residual is None:
+                    residual = s == 1
+                elif residual and s != 1:
+                    raise BadInput(f"{where}.residual: a residual add needs stride 1, got stride {s}")
+                info = mbconv_cbc(c, h, layer, mid, expand, residual)
+                if info["d"] > info["ze"]:
+                    raise BadInput(f"{where}.dw: at most the {info['ze']} channels entering the depthwise conv, "
+                                   f"got {info['d']}")
+                shapes.append(LayerShape(i, layer, c, info["out"], h, ho, info["ze"], residual, info["macs"],
+                                         info["params"], expand, cbc=info))
+                c, h = info["out"], ho
+                continue
             auto = s == 1 and c == cout
             if residual is None:
                 residual = auto

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .arch import Arch, LayerShape
+from .cbc import mbconv_cbc
 from .errors import BadInput
 
 GRANULARITIES = ("block", "layer")
@@ -21,6 +22,15 @@ OP_FIELDS = {
     "add": ("r", "c"),
     "pool": ("r", "c"),
     "fc": ("i", "o", "act"),
+    # channel-level bypass (NetAdaptV2): m filters of a layer with i input channels, o = Z output
+    # channels (o - m of them bypassed input channels); dw = 1: depthwise over the first m channels
+    "cbconv": ("r", "i", "m", "o", "k", "s", "dw", "act", "bn"),
+    # residual add of a skip with i channels and a path with o channels (i != o): the wider side's
+    # extra channels pass through
+    "addpad": ("r", "i", "o"),
+    # a whole mbconv block with bypass T = t (0: infinity); m expansion filters (x: has the
+    # expansion conv), d depthwise filters, o project filters
+    "mbcbc": ("r", "i", "m", "x", "d", "o", "t", "k", "s", "se", "gate", "act", "res"),
 }
 WIDTH_FIELDS = ("i", "o", "m", "c", "se")
 _STRING_FIELDS = ("act", "gate")
@@ -98,7 +108,45 @@ def op_from_key(key: str) -> Op:
         raise BadInput(f"op key {key!r}: non-integer width/size field") from None
 
 
+def bypass_conv_op(r, i, m, o, k, stride, dw, act, bn):
+    """A layer with bypass as an Op: the plain conv when nothing is bypassed, None when it is the
+    identity (no filter, every channel passed through at stride 1)."""
+    if o == m and m > 0:
+        return make_op("conv", r=r, i=m if dw else i, o=m, k=k, s=stride, g=m if dw else 1, act=act, bn=bn)
+    if m == 0 and o == i and stride == 1:
+        return None
+    return make_op("cbconv", r=r, i=i, m=m, o=o, k=k, s=stride, dw=int(dw), act=act, bn=bn)
+
+
+def _cbc_ops(s: LayerShape, granularity: str) -> list[OpUse]:
+    L, c = s.layer, s.cbc
+    if L["type"] == "conv":
+        op = bypass_conv_op(s.hin, s.cin, c["m"], c["z"], L["kernel"], L["stride"], c["dw"], L["act"], int(L["bn"]))
+        return [] if op is None else [OpUse(s.index, "", op)]
+    if c["identity"]:
+        return []
+    if granularity == "block":
+        t = 0 if c["t"] is None else c["t"]
+        return [OpUse(s.index, "", make_op("mbcbc", r=s.hin, i=s.cin, m=c["e"], x=int(s.expand), d=c["d"], o=c["p"],
+                                           t=t, k=L["kernel"], s=L["stride"], se=L["se"], gate=L["se_gate"],
+                                           act=L["act"], res=int(s.residual)))]
+    parts = []
+    if s.expand:
+        parts.append(("expand", bypass_conv_op(s.hin, s.cin, c["e"], c["ze"], 1, 1, False, L["act"], 1)))
+    parts.append(("dw", bypass_conv_op(s.hin, c["ze"], c["d"], c["zd"], L["kernel"], L["stride"], True, L["act"], 1)))
+    if L["se"]:
+        parts.append(("se", make_op("se", r=s.hout, c=c["zd"], se=L["se"], gate=L["se_gate"])))
+    parts.append(("project", bypass_conv_op(s.hout, c["zd"], c["p"], c["zp"], 1, 1, False, "none", 1)))
+    if s.residual:
+        add = (make_op("add", r=s.hout, c=s.cin) if s.cin == c["p"]
+               else make_op("addpad", r=s.hout, i=s.cin, o=c["p"]))
+        parts.append(("add", add))
+    return [OpUse(s.index, part, op) for part, op in parts if op is not None]
+
+
 def _layer_ops(s: LayerShape, granularity: str) -> list[OpUse]:
+    if s.cbc is not None:
+        return _cbc_ops(s, granularity)
     L = s.layer
     t = L["type"]
     if t == "conv":
@@ -169,4 +217,19 @@ def op_features(op: Op) -> dict:
                 "weights": 0}
     if op.kind == "fc":
         return {"macs": d["i"] * d["o"], "in": d["i"], "out": d["o"], "weights": d["i"] * d["o"]}
+    if op.kind == "cbconv":
+        ro = -(-r // d["s"])
+        w = d["k"] * d["k"] * (1 if d["dw"] else d["i"]) * d["m"]
+        return {"macs": w * ro * ro, "in": d["i"] * r * r, "out": d["o"] * ro * ro, "weights": w}
+    if op.kind == "addpad":
+        return {"macs": min(d["i"], d["o"]) * r * r, "in": (d["i"] + d["o"]) * r * r,
+                "out": max(d["i"], d["o"]) * r * r, "weights": 0}
+    if op.kind == "mbcbc":
+        layer = {"bypass": d["t"] or True, "kernel": d["k"], "stride": d["s"], "se": d["se"], "dw": d["d"],
+                 "out": d["o"]}
+        c = mbconv_cbc(d["i"], r, layer, d["m"], bool(d["x"]), bool(d["res"]))
+        ro = -(-r // d["s"])
+        w = d["i"] * c["e"] + d["k"] ** 2 * c["d"] + 2 * c["zd"] * d["se"] + c["zd"] * c["p"]
+        return {"macs": c["macs"], "in": d["i"] * r * r, "out": c["out"] * ro * ro + c["ze"] * (r * r + ro * ro),
+                "weights": w}
     raise ValueError(op.kind)

@@ -39,6 +39,7 @@ class SearchConfig:
     remat: bool = True  # torch.utils.checkpoint where a layer averages several ops
     progress: bool = True
     threads: int | None = 1  # torch intra-op threads per process (None: torch default); see README
+    explicit: tuple = ()  # the options the user gave (registry.make_config): presets never override them
 
     @property
     def rl_batch_size(self) -> int:

@@ -22,7 +22,8 @@ ALGORITHMS = {
     "random": Algorithm("search.random_search:run_random_search", "search.random_search:RandomConfig"),
     "tfnas": Algorithm("search.tfnas.run:run_tfnas", "search.tfnas.config:TFNASConfig",
                        "search.tfnas.plot:plot_trajectory"),
-    "netadaptv2": Algorithm(None),
+    "netadaptv2": Algorithm("search.netadaptv2.runner:run_netadaptv2", "search.netadaptv2.config:NetAdaptV2SearchConfig",
+                            ),
 }
 
 
@@ -66,7 +67,7 @@ def make_config(algo: str, **options):
     if foreign:
         flags = ", ".join("--" + f.replace("_", "-") for f in foreign)
         raise BadInput(f"{flags}: not an option of --algo {algo}")
-    return cls(algo=algo, **given)
+    return cls(algo=algo, explicit=tuple(sorted(given)), **given)
 
 
 def run_search(cfg, write: bool = True) -> dict:
@@ -74,8 +75,11 @@ def run_search(cfg, write: bool = True) -> dict:
     from .context import prepare
 
     check_algorithm(cfg.algo)
-    ctx = prepare(cfg)
     runner = get_runner(cfg.algo)
+    # an algorithm that needs another context (e.g. an arch-level metric instead of a LatencyModel)
+    # defines prepare_context(cfg) next to its runner
+    own = getattr(importlib.import_module(runner.__module__), "prepare_context", None)
+    ctx = (own or prepare)(cfg)
     from .distributed import barrier, shutdown
 
     try:

@@ -5,11 +5,13 @@ from latbench.arch import load_arch
 from latbench.spaces import get_space
 
 
-def test_spaces_json_lists_all_five(cli):
+def test_spaces_json_lists_all_six(cli):
     r = cli("spaces", "--json")
     assert r.returncode == 0, r.stderr
     by_name = {d["name"]: d for d in json.loads(r.stdout)}
-    assert set(by_name) == {"proxylessnas", "proxylessnas-enlarged", "mobilenetv3-like", "tfnas", "tfnas-mbv2", "tfnas-elastic"}
+    assert set(by_name) == {"proxylessnas", "proxylessnas-enlarged", "mobilenetv3-like", "tfnas", "tfnas-mbv2",
+                            "tfnas-elastic", "netadaptv2"}
+    assert round(by_name["netadaptv2"]["log10_cardinality"]) == 70 and by_name["netadaptv2"]["decisions"] == 84
     assert round(by_name["proxylessnas"]["log10_cardinality"]) == 21
     assert round(by_name["proxylessnas-enlarged"]["log10_cardinality"]) == 28
     assert round(by_name["mobilenetv3-like"]["log10_cardinality"]) == 43

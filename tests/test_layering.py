@@ -15,7 +15,7 @@ PACKAGES = ("latbench", "search")
 # first inside one layer do not matter: prefixes of different layers never nest except where listed).
 LAYERS = [
     ("core", ["latbench", "latbench.errors", "latbench.stats", "latbench.fileio", "latbench.arch", "latbench.ops",
-              "latbench.references"]),
+              "latbench.cbc", "latbench.references"]),
     ("spaces", ["latbench.spaces"]),
     ("build", ["latbench.build"]),
     ("devices", ["latbench.devices"]),

@@ -50,6 +50,15 @@ def op_arch(op: Op):
         if "x" in d:  # has a 1x1 expansion conv (needed when mid == in)
             layer["expand_conv"] = bool(d["x"])
         res, cin = d["r"], d["i"]
+    elif op.kind == "cbconv":
+        layer = {"type": "conv", "out": d["m"], "kernel": d["k"], "stride": d["s"], "act": d["act"],
+                 "bn": bool(d["bn"]), "bypass": True if d["dw"] else d["o"], "depthwise": bool(d["dw"])}
+        res, cin = d["r"], d["i"]
+    elif op.kind == "mbcbc":
+        layer = {"type": "mbconv", "out": d["o"], "mid": d["m"] if d["x"] else d["i"], "expand_conv": bool(d["x"]),
+                 "dw": d["d"], "bypass": d["t"] or True, "kernel": d["k"], "stride": d["s"], "se": d["se"],
+                 "se_gate": d["gate"], "act": d["act"], "residual": bool(d["res"])}
+        res, cin = d["r"], d["i"]
     elif op.kind == "pool":
         layer, res, cin = {"type": "pool"}, d["r"], d["c"]
     elif op.kind == "fc":
@@ -66,6 +75,8 @@ def op_input_shape(op: Op, batch: int = 1) -> tuple:
     """NCHW input shape of the isolated op."""
     if op.kind == "fc":
         return (batch, op["i"], 1, 1)
+    if op.kind == "addpad":
+        return (batch, max(op["i"], op["o"]), op["r"], op["r"])
     return (batch, op.in_channels, op.resolution, op.resolution)
 
 

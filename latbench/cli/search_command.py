@@ -15,9 +15,9 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @main.command()
 @click.option("--target-ms", type=float, required=True, help="Latency target T0 in ms (LUT prediction).")
 @click.option("--algo", default="tunas", show_default=True,
-              help="Search algorithm: tunas | tfnas | random (netadaptv2: not implemented yet).")
-@click.option("--space", "space_name", default="proxylessnas", show_default=True,
-              help="Search space (`latbench spaces`); TuNAS: proxylessnas, proxylessnas-enlarged, mobilenetv3-like.")
+              help="Search algorithm: tunas | tfnas | netadaptv2 | random.")
+@click.option("--space", "space_name", default=None,
+              help="Search space (`latbench spaces`) [default: proxylessnas; tfnas: tfnas; netadaptv2: netadaptv2].")
 @click.option("--lut", default=None, help="LUT file or shipped table name [default: the space's shipped table, e.g. pixel1-tunas-SPACE].")
 @click.option("--steps", type=int, default=None, help="Search steps (weight + RL update pairs) [default: 800].")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -51,13 +51,27 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--elastic-every", type=int, default=None, help="TF-NAS: elasticity scaling every N steps [default: every epoch].")
 @click.option("--latency-weights", type=click.Choice(["gumbel", "softmax"]), default=None,
               help="TF-NAS: weights that price the expected latency [default: gumbel, as TF-NAS's code].")
+@click.option("--preset", default=None, help="NetAdaptV2: proxy (default, sized for the built-in proxy) | paper "
+              "(J 200, L 10, 3 % reduction, decay 0.98).")
+@click.option("--metric", type=click.Choice(["latency", "macs"]), default=None,
+              help="NetAdaptV2: what the target constrains; macs: --target-ms is millions of MACs [default: latency].")
+@click.option("--samples", type=int, default=None, help="NetAdaptV2: J, samples per MCD iteration.")
+@click.option("--layers", type=int, default=None, help="NetAdaptV2: L, layers shrunk per sample.")
+@click.option("--initial-reduction", type=float, default=None,
+              help="NetAdaptV2: first iteration's resource reduction (fraction of the initial network's).")
+@click.option("--decay", type=float, default=None, help="NetAdaptV2: resource reduction × this per iteration.")
+@click.option("--scd/--mcd", "scd", default=None, help="NetAdaptV2: single-layer coordinate descent (L = 1).")
+@click.option("--ordered-dropout/--no-ordered-dropout", "ordered_dropout", default=None,
+              help="NetAdaptV2: per-image widths in super-network training [default: on].")
+@click.option("--full-fraction", type=float, default=None,
+              help="NetAdaptV2: share of each batch run at full width [default: proxy 0.25, paper 0].")
 @click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, beta, batch_size, width, resolution,
            rl_lr, rl_samples, latency_samples, candidates, remat, refine, weight_lr, lambda_lat, temperature,
-           temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every, latency_weights, threads, quiet,
-           as_json):
+           temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every, latency_weights, preset, metric, samples,
+           layers, initial_reduction, decay, scd, ordered_dropout, full_fraction, threads, quiet, as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
     Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
@@ -80,13 +94,18 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
                       reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
                       candidates=candidates, refine=refine, lambda_lat=lambda_lat, temperature=temperature,
                       temperature_decay=temperature_decay, arch_lr=arch_lr, arch_every=arch_every,
-                      epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights)
+                      epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights,
+                      preset=preset, metric=metric, samples=samples, layers=layers,
+                      initial_reduction=initial_reduction, decay=decay, scd=scd, ordered_dropout=ordered_dropout,
+                      full_fraction=full_fraction)
     result = run_search(cfg)
     if result.get("world_size", 1) > 1 and result.get("files") is None:
         return  # not rank 0: rank 0 reports
     summary = {k: result.get(k) for k in _SUMMARY_KEYS if k in result}
-    lines = [f"{result['algo']} in {result['space']} ({result['lut']}): {result['latency_ms']:.3f} ms "
-             f"for target {target_ms:g} ms ({100 * result['relative_error']:.2f}% off)"]
+    unit = "M MACs" if result.get("metric") == "macs" else "ms"
+    lines = [f"{result['algo']} in {result['space']} ({result['lut'] or result.get('metric')}): "
+             f"{result['latency_ms']:.3f} {unit} for target {target_ms:g} {unit} "
+             f"({100 * result['relative_error']:.2f}% off)"]
     if "argmax_latency_ms" in result:
         lines.append(f"  argmax {result['argmax_latency_ms']:.3f} ms ({100 * result['argmax_relative_error']:.2f}% off)"
                      f"{', refined: ' + str(result['refine']['changes']) + ' decision(s) changed' if result.get('refined') else ''}; "

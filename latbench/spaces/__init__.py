@@ -41,6 +41,7 @@ SPACES = {
     "tfnas": _lazy("latbench.spaces.tfnas:TFNASSpace"),
     "tfnas-mbv2": _lazy("latbench.spaces.tfnas:TFNASMBV2Space"),
     "tfnas-elastic": _lazy("latbench.spaces.tfnas_elastic:TFNASElasticSpace"),
+    "netadaptv2": _lazy("latbench.spaces.netadaptv2:NetAdaptV2Space"),
 }
 
 

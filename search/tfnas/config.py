@@ -16,6 +16,7 @@ SPACES = ("tfnas", "tfnas-elastic", "tfnas-mbv2")
 
 @dataclass
 class TFNASConfig(SearchConfig):
+    space: str = "tfnas"
     lambda_lat: float = 0.1          # loss = CE + lambda |LAT / T - 1|
     temperature: float = 5.0         # Gumbel-softmax temperature at the start of architecture training
     temperature_decay: float = 0.96  # x per epoch of architecture training

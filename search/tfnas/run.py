@@ -159,7 +159,7 @@ class TFNASSearch:
         cfg, t = self.cfg, self.tcfg
         t0 = time.time()
         trajectory, n = [], cfg.steps
-        bar = progress_bar(cfg, self.ctx.dist, "tfnas")
+        bar = progress_bar(cfg, self.ctx.dist, "tfnas", cfg.steps)
         for step in range(n):
             tau = temperature(step, self.warmup_steps, self.epoch_steps, t.temperature, t.temperature_decay)
             loss, _ = self.weight_step(step)

@@ -68,7 +68,7 @@ def run_tunas(ctx) -> dict:
     valid = BatchStream(ctx.data.x_valid, ctx.data.y_valid, cfg.rl_batch_size, dist, seed=cfg.seed + 1)
     op_dec, filter_dec = np.array(planner.op_decisions), np.array(planner.filter_decisions)
     trajectory, n = [], cfg.steps
-    bar = progress_bar(cfg, dist, "tunas")
+    bar = progress_bar(cfg, dist, "tunas", cfg.steps)
     k_samples = cfg.rl_samples  # checked by context.check_config
     for step in range(n):
         idxs = [policy.sample(gen) for _ in range(k_samples)]
