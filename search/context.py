@@ -24,6 +24,9 @@ def check_config(cfg: SearchConfig) -> None:
         if not value > 0:
             raise BadInput(f"--{name.replace('_', '-')}: must be positive, got {value}")
 
+    from .checks import check_options
+
+    check_options(cfg)
     positive("target_ms", cfg.target_ms)
     if cfg.steps < 1:
         raise BadInput(f"--steps: must be at least 1, got {cfg.steps}")
@@ -64,6 +67,9 @@ def prepare(cfg: SearchConfig) -> SearchContext:
     from .latency import load_latency_model
 
     lm, lut = load_latency_model(space, cfg.lut)
+    from .checks import check_target
+
+    check_target(cfg, lm, lut)
     from .data import load_proxy_data
 
     data = load_proxy_data(cfg.data, cfg.resolution)
