@@ -14,9 +14,12 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import BadInput
-from ..fileio import short
 
 APPLICATION_ID = 0x4C744263  # "LtBc": a latbench profile store
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _columns(db, table: str) -> tuple:
@@ -85,11 +88,11 @@ def _check_is_store(path, app_id: int, present: set, columns: dict, want: dict) 
     if app_id == 0 and present and ("fingerprints" not in present or present - set(want)):
         others = sorted(present - set(want)) or sorted(present)
         raise BadInput(f"{path}: not a latbench profile store (it holds table(s) "
-                       f"{short(', '.join(others))}); use another --db")
+                       f"{_cut(', '.join(others))}); use another --db")
     for table in sorted(present & set(want)):
         if columns[table] != want[table]:
             raise BadInput(f"{path}: not a latbench profile store: its table {table} has columns "
-                           f"{short(', '.join(columns[table]))}, a store's has {', '.join(want[table])}")
+                           f"{_cut(', '.join(columns[table]))}, a store's has {', '.join(want[table])}")
 
 
 class WriterLock:
