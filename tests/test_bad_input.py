@@ -72,6 +72,11 @@ def test_non_utf8_and_deeply_nested_json(cli, tmp_path):
     one_line_error(cli("build-lut", "--db", db, "--method", "fitted", "--prior-lut", bad, "-o", out),
                    str(bad), "not UTF-8")
     assert not out.exists()
+    one_line_error(cli("import-lut", "tunas", "--space", "proxylessnas", "--data", bad, "-o", out),
+                   "--data", str(bad), "not UTF-8")
+    one_line_error(cli("import-lut", "tunas", "--space", "proxylessnas", "--data", deep, "-o", out),
+                   "--data", str(deep), "nested too deeply")
+    assert not out.exists()
 
 
 # ====================================================================== 2. LUT contents

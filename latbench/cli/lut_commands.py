@@ -146,7 +146,6 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
     archs = validation_archs(table, space, n_archs, seed, band)
     timing = validation_timing(device_name, timing, table)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint(), lock=True)
     try:
         if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:
