@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cbc import conv_cbc, mbconv_cbc
 from .errors import BadInput
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_json, short
 
 FORMAT = "latbench-arch/1"
 ACTIVATIONS = ("relu", "relu6", "swish", "hswish", "none")
@@ -63,6 +64,12 @@ class Arch:
     space: str | None = None
     indices: list | None = None
     _shapes: list | None = field(default=None, repr=False, compare=False)
+    source: str | None = field(default=None, repr=False, compare=False)  # the file it was read from
+
+    @property
+    def where(self) -> str:
+        """What errors about this arch name: its file when it came from one, else its (cut) name."""
+        return self.source or f"arch {short(self.name, 60)}"
 
     # ------------------------------------------------------------------ shapes and costs
     def shapes(self) -> list[LayerShape]:
@@ -118,7 +125,7 @@ def compact_layer(layer: dict) -> dict:
 # ---------------------------------------------------------------------- parsing / validation
 def _positive_int(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BadInput(f"{where}: must be a positive integer, got {value!r}")
+        raise BadInput(f"{where}: must be a positive integer, got {short(value)}")
     return value
 
 
@@ -128,11 +135,11 @@ def normalise_layer(raw, where: str) -> dict:
         raise BadInput(f"{where}: a layer must be an object, got {type(raw).__name__}")
     kind = raw.get("type")
     if kind not in _FIELDS:
-        raise BadInput(f"{where}.type: unknown layer type {kind!r} (expected one of {', '.join(_FIELDS)})")
+        raise BadInput(f"{where}.type: unknown layer type {short(kind)} (expected one of {', '.join(_FIELDS)})")
     allowed = _FIELDS[kind]
     unknown = sorted(set(raw) - set(allowed) - {"type"})
     if unknown:
-        raise BadInput(f"{where}: unknown field {unknown[0]!r} for a {kind} layer")
+        raise BadInput(f"{where}: unknown field {short(unknown[0])} for a {kind} layer")
     layer = {"type": kind}
     for key, default in allowed.items():
         layer[key] = raw.get(key, default)
@@ -149,7 +156,7 @@ def normalise_layer(raw, where: str) -> dict:
             raise BadInput(f"{where}.kernel: must be odd for 'same' padding, got {k}")
         _positive_int(layer["stride"], f"{where}.stride")
     if "act" in layer and layer["act"] not in ACTIVATIONS:
-        raise BadInput(f"{where}.act: unknown activation {layer['act']!r} (expected one of {', '.join(ACTIVATIONS)})")
+        raise BadInput(f"{where}.act: unknown activation {short(layer['act'])} (expected one of {', '.join(ACTIVATIONS)})")
     if kind == "conv":
         _positive_int(layer["groups"], f"{where}.groups")
         if not isinstance(layer["bn"], bool):
@@ -164,12 +171,12 @@ def normalise_layer(raw, where: str) -> dict:
         else:
             e = layer["expand"]
             if isinstance(e, bool) or not isinstance(e, (int, float)) or not e > 0:
-                raise BadInput(f"{where}.expand: must be a positive number, got {e!r}")
+                raise BadInput(f"{where}.expand: must be a positive number, got {short(e)}")
         se = layer["se"]
         if isinstance(se, bool) or not isinstance(se, int) or se < 0:
-            raise BadInput(f"{where}.se: must be a non-negative integer, got {se!r}")
+            raise BadInput(f"{where}.se: must be a non-negative integer, got {short(se)}")
         if layer["se_gate"] not in SE_GATES:
-            raise BadInput(f"{where}.se_gate: unknown gate {layer['se_gate']!r} (expected sigmoid or hsigmoid)")
+            raise BadInput(f"{where}.se_gate: unknown gate {short(layer['se_gate'])} (expected sigmoid or hsigmoid)")
         for flag in ("residual", "expand_conv"):
             if layer[flag] is not None and not isinstance(layer[flag], bool):
                 raise BadInput(f"{where}.{flag}: must be true or false")
@@ -207,10 +214,10 @@ def parse_arch(obj, source: str = "<arch>") -> Arch:
     if not isinstance(obj, dict):
         raise BadInput(f"{source}: top level must be an object")
     if obj.get("format") != FORMAT:
-        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {obj.get('format')!r}")
+        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {short(obj.get('format'))}")
     unknown = sorted(set(obj) - _TOP_FIELDS)
     if unknown:
-        raise BadInput(f"{source}: unknown field {unknown[0]!r}")
+        raise BadInput(f"{source}: unknown field {short(unknown[0])}")
     layers_raw = obj.get("layers")
     if not isinstance(layers_raw, list) or not layers_raw:
         raise BadInput(f"{source}: layers: must be a non-empty list")
@@ -230,7 +237,7 @@ def parse_arch(obj, source: str = "<arch>") -> Arch:
             raise BadInput(f"{source}: indices: must be a list of integers or a '0:1:2' string")
     layers = [normalise_layer(l, f"{source}: layers[{i}]") for i, l in enumerate(layers_raw)]
     arch = Arch(layers=layers, name=name, resolution=resolution, in_channels=in_channels,
-                space=space, indices=indices)
+                space=space, indices=indices, source=source)
     try:
         arch.shapes()
     except BadInput as exc:
@@ -242,7 +249,7 @@ def parse_indices(text: str, where: str = "indices") -> list[int]:
     try:
         return [int(t) for t in text.strip().split(":")]
     except ValueError:
-        raise BadInput(f"{where}: expected integers separated by ':', got {text!r}") from None
+        raise BadInput(f"{where}: expected integers separated by ':', got {short(text)}") from None
 
 
 def format_indices(indices) -> str:
@@ -250,16 +257,49 @@ def format_indices(indices) -> str:
 
 
 def load_arch(path) -> Arch:
+    """Read and validate an Arch file; every error names the file (never the arch's own `name`)."""
     path = Path(path)
+    return parse_arch(read_json(path, FORMAT), str(path))
+
+
+# ---------------------------------------------------------------------- size limit
+# Largest tensor (activations or one layer's weights, batch included) a model may have before anything
+# builds or measures it: 2**28 elements is 1 GiB of float32, ~200x the largest tensor of MobileNetV2
+# at 224x224 at batch 1; a typo (`out: 10**9`, resolution 100000) would otherwise allocate tens of GB.
+MAX_ELEMENTS = 2 ** 28
+MAX_ELEMENTS_ENV = "LATBENCH_MAX_ELEMENTS"
+
+
+def max_elements(limit: int | None = None) -> int:
+    """`limit`, else $LATBENCH_MAX_ELEMENTS, else MAX_ELEMENTS."""
+    if limit is not None:
+        return limit
+    raw = os.environ.get(MAX_ELEMENTS_ENV)
+    if raw is None:
+        return MAX_ELEMENTS
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return parse_arch(obj, str(path))
+        value = int(float(raw))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise BadInput(f"${MAX_ELEMENTS_ENV}: expected a positive number of elements, got {short(raw)}")
+    return value
+
+
+def check_size(arch: Arch, batch: int = 1, limit: int | None = None) -> None:
+    """BadInput naming the layer when a tensor of `arch` (batch included) exceeds the element limit."""
+    limit = max_elements(limit)
+    hint = f"raise the limit with --max-elements or ${MAX_ELEMENTS_ENV}"
+    if batch * arch.in_channels * arch.resolution ** 2 > limit:
+        raise BadInput(f"{arch.where}: input {batch}x{arch.in_channels}x{arch.resolution}x{arch.resolution} has "
+                       f"{batch * arch.in_channels * arch.resolution ** 2:.3g} elements, over the limit {limit:.3g} ({hint})")
+    for s in arch.shapes():
+        acts = batch * max(s.cin * s.hin ** 2, s.mid * s.hin ** 2, s.cout * s.hout ** 2)
+        if acts > limit:
+            raise BadInput(f"{arch.where}: layers[{s.index}]: activations of {acts:.3g} elements (batch {batch}), "
+                           f"over the limit {limit:.3g} ({hint})")
+        if s.params > limit:
+            raise BadInput(f"{arch.where}: layers[{s.index}]: {s.params:.3g} weights, over the limit {limit:.3g} ({hint})")
 
 
 # ---------------------------------------------------------------------- shape inference

@@ -59,6 +59,29 @@ def atomic_write(path, write, replace: bool = True) -> Path:
     return path
 
 
+def check_writable(path, option: str, folder: bool = False) -> Path:
+    """Before any work starts: BadInput naming `option` when `path` (a file, or with `folder` a folder)
+    cannot be written. Probes with a temp file in the nearest existing folder and removes it, so
+    nothing is left behind (permission bits alone do not tell: root, read-only mounts, /proc)."""
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise BadInput(f"{option}: {path}: is a folder, not a file")
+    if path.exists() and not path.is_dir() and folder:
+        raise BadInput(f"{option}: {path}: is a file, not a folder")
+    probe = path if folder and path.is_dir() else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BadInput(f"{option}: {path}: cannot write ({probe} is not a folder)")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".latbench-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise BadInput(f"{option}: {path}: cannot write ({exc.strerror or exc})") from None
+    return path
+
+
 def atomic_write_text(path, text: str, replace: bool = True) -> Path:
     """Write `text` (UTF-8) atomically; see `atomic_write`."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), replace)

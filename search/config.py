@@ -50,6 +50,10 @@ class SearchConfig:
 
     def check(self) -> None:
         """Cheap checks of the options (before anything heavy is imported); subclasses add theirs."""
+        from .checks import check_options
+
+        check_options(self)
+
         def positive(name, value):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise BadInput(f"--{name.replace('_', '-')}: must be a positive finite number, got {value}")

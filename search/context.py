@@ -26,6 +26,9 @@ def prepare(cfg: SearchConfig) -> SearchContext:
     from .latency import load_latency_model
 
     lm, lut = load_latency_model(space, cfg.lut)
+    from .checks import check_target
+
+    check_target(cfg, lm, lut)
     from .data import load_proxy_data
 
     data = load_proxy_data(cfg.data, cfg.resolution)

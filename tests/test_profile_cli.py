@@ -105,7 +105,9 @@ def test_profile_rerun_is_a_no_op(cli, ort_db, cache):
     again = json.loads(res.stdout)
     assert again["measured"] == 7 and again["fingerprint_id"] == out["fingerprint_id"]
     assert rows_of(db) == before  # same rows, same timestamps: nothing re-measured
-    assert again["timed_s"] == pytest.approx(out["timed_s"])
+    assert again["measured_this_run"] == 0 and again["timed_s"] == 0  # the summary counts this run's work
+    assert again["already_measured"] == 7 and again["store_timed_s"] == pytest.approx(out["timed_s"])
+    assert "latbench: resuming: 7 of 7 items already measured" in res.stderr
 
 
 def test_profile_refuses_to_mix_fingerprints(cli, ort_db, cache):

@@ -4,7 +4,8 @@ Layout: ``$LATBENCH_CACHE/<format>/<name>-<sha16>.<ext>``, where ``$LATBENCH_CAC
 ``~/.cache/latbench``. The key hashes what determines the file's bytes: the network (the arch's
 layers, resolution and input channels, or the op key), the batch, the weight seed, the builder
 version and the converter's version. Files are written atomically (temp file + rename), so a
-killed conversion leaves nothing behind and concurrent writers of one key are harmless.
+killed conversion leaves nothing behind and concurrent writers of one key are harmless. Beside each
+file, ``<file>.sha256`` holds the digest of its bytes; a file that no longer matches it is rebuilt.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..arch import Arch
-from ..fileio import atomic_write
+from ..fileio import atomic_write, atomic_write_text
 from ..ops import Op, op_from_key
 
 # Bump when the builders change what they emit: old cache entries stop matching.
@@ -73,7 +74,36 @@ def cache_path(arch_or_op, root: Path, ext: str, **extra) -> Path:
     return Path(root) / f"{name}-{content_key(arch_or_op, **extra)[:16]}.{ext}"
 
 
-def cached_file(path, write) -> Path:
-    """`path` if it already exists (a cache hit), else `atomic_write(path, write)`."""
+def file_digest(path) -> str:
+    """sha256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def digest_path(path) -> Path:
+    """The sidecar holding the sha256 of a cached file's bytes as written: ``<file>.sha256``."""
     path = Path(path)
-    return path if path.exists() else atomic_write(path, write)
+    return path.with_name(path.name + ".sha256")
+
+
+def cached_file(path, write) -> Path:
+    """`path` if it exists and its bytes still hash to the digest stored beside it (a cache hit), else
+    `atomic_write(path, write)` and a fresh digest: a truncated, edited or swapped cache file (or one
+    from before digests, or without its digest) is rebuilt, never loaded."""
+    path = Path(path)
+    if path.exists():
+        try:
+            want = digest_path(path).read_text().strip()
+        except OSError:
+            want = None
+        try:
+            if want and file_digest(path) == want:
+                return path
+        except OSError:
+            pass
+    atomic_write(path, write)
+    atomic_write_text(digest_path(path), file_digest(path) + "\n")
+    return path

@@ -13,7 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..arch import Arch
+from ..arch import Arch, check_size
 from ..ops import Op, op_from_key
 from . import op_arch, op_input_shape
 from .torch_layers import (BN_EPS, FC, Add, ConvBNAct, MBConv, Part, SqueezeExcite,  # noqa: F401
@@ -69,6 +69,7 @@ def init_weights(module: nn.Module, seed: int = 0) -> nn.Module:
 
 def build_torch(arch: Arch, seed: int = 0, training: bool = False) -> ArchNet:
     """`arch` as an `ArchNet` (children ``L{i}``), seeded weights, eval mode unless `training`."""
+    check_size(arch)  # a typo'd width allocates its weights here: refuse it first
     shapes = arch.shapes()
     mods = OrderedDict()
     for j, s in enumerate(shapes):

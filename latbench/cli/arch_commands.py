@@ -5,7 +5,9 @@ import click
 
 from ..arch import format_indices, parse_indices
 from ..errors import BadInput
+from ..fileio import check_writable
 from .app import emit, json_option, main
+from .options import load_arch_arg
 
 
 @main.command()
@@ -19,9 +21,7 @@ def macs(arch, as_json):
       latbench macs mobilenetv2
       latbench macs my_arch.json --json
     """
-    from ..references import resolve_arch
-
-    a = resolve_arch(arch)
+    a = load_arch_arg(arch)
     rows = [{"layer": s.index, "type": s.type, "in": s.cin, "out": s.cout, "mid": s.mid,
              "resolution": s.hin, "macs": s.macs, "params": s.params} for s in a.shapes()]
     data = {"name": a.name, "macs": a.macs, "params": a.params, "resolution": a.resolution, "layers": rows}
@@ -71,6 +71,8 @@ def sample(space_name, seed, indices, reference, output):
     space = get_space(space_name)
     if sum(x is not None for x in (seed, indices, reference)) > 1:
         raise BadInput("give at most one of --seed, --indices, --reference")
+    if output:
+        check_writable(output, "-o")
     if indices is not None:
         idx = space.check_indices(parse_indices(indices, "--indices"), "--indices")
     elif reference is not None:

@@ -7,7 +7,8 @@ import click
 
 from ..errors import BadInput
 from .app import emit, json_option, main
-from .options import device_extra, device_options, make_device, make_protocol, protocol_options
+from .options import (device_extra, device_options, load_arch_arg, make_device, make_protocol,
+                      max_elements_option, protocol_options)
 
 
 @main.command()
@@ -42,8 +43,10 @@ def devices(as_json):
 @device_options
 @click.option("--serial", default=None, help="Android: adb serial of the phone.")
 @protocol_options
+@max_elements_option
 @json_option
-def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, as_json):
+def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, max_elements,
+            as_json):
     """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
 
     \b
@@ -52,10 +55,11 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
     """
     from ..measure.profiling import arch_items
     from ..measure.protocol import run_items
+    from ..arch import check_size
     from ..measure.store import ProfileStore
-    from ..references import resolve_arch
 
-    a = resolve_arch(arch)
+    a = load_arch_arg(arch)
+    check_size(a, batch or (32 if device_name == "gpu" else 1), max_elements)  # before any device is touched
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
     protocol = make_protocol(rounds, runs, warmup)
     store = ProfileStore(":memory:", dev.fingerprint())
@@ -130,5 +134,6 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     out.update(space=space.name, granularity=granularity)
     what = (f"{n_archs} random archs" + (f" + {2 * extremes} extreme ones" if extremes else "")) if n_archs \
         else f"ops ({granularity})"
-    emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path} "
-                       f"in {out['wall_s']:.1f} s ({out['timed_s']:.1f} s inside timed runs)")
+    emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path}; "
+                       f"this run measured {out['measured_this_run']} in {out['wall_s']:.1f} s "
+                       f"({out['timed_s']:.1f} s inside timed runs)")

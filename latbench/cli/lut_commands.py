@@ -6,8 +6,9 @@ from pathlib import Path
 import click
 
 from ..errors import BadInput
+from ..fileio import check_writable
 from .app import emit, json_option, main
-from .options import device_options, make_device, make_protocol, protocol_options
+from .options import device_options, load_arch_arg, make_device, make_protocol, protocol_options
 
 # lut.fit.GROUPING_CHOICES, spelled out so the CLI does not import numpy to list them (a test checks)
 PRIOR_GROUPS = ("auto", "one", "one+size", "kind", "kind+size", "kind-resolution", "kind-resolution+size")
@@ -48,6 +49,7 @@ def build_lut(db_path, method, granularity, prior, prior_lut, groups, space_name
     from ..measure.store import ProfileStore
     from ..validation import fit_noise_warning
 
+    check_writable(output, "-o")
     if not Path(db_path).exists():
         raise BadInput(f"--db: {db_path}: no such profile store")
     table = load_table(prior_lut, "--prior-lut") if prior_lut else None
@@ -88,9 +90,8 @@ def predict(arch, lut_path, strict, as_json):
       latbench predict my_arch.json --lut cpu-ort.lut.json --strict --json
     """
     from ..lut.files import load_table
-    from ..references import resolve_arch
 
-    a = resolve_arch(arch)
+    a = load_arch_arg(arch)
     table = load_table(lut_path)
     pred = table.predict(a, strict=strict)
     data = {"name": a.name, **pred.as_dict(), "lut": table.source}
@@ -100,6 +101,9 @@ def predict(arch, lut_path, strict, as_json):
         lo, hi = pred.fit_range_ms
         lines.append(f"note: outside {lo:.2f}–{hi:.2f} ms, the range of the networks this table was fitted on: "
                      "it extrapolates (less accurate there)")
+    for why in pred.far:
+        click.echo(f"latbench: warning: {a.name if len(a.name) <= 60 else a.name[:59] + '…'}: far outside what "
+                   f"{table.source} measured: {why}", err=True)
     if pred.estimated:
         lines.append(f"{len(pred.estimated)} op(s) not in the table were estimated:")
         lines += [f"  {k}: {v['ms']:.4f} ms ({v['how']})" for k, v in sorted(pred.estimated.items())]
@@ -134,18 +138,23 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
     from ..spaces import get_space
     from ..validation import format_report, noise_warning, run_validation, validation_archs, validation_timing
 
+    check_writable(out_dir, "--out", folder=True)
+    if db_path:
+        check_writable(db_path, "--db")
     table = load_table(lut_path)
     space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
     archs = validation_archs(table, space, n_archs, seed, band)
     timing = validation_timing(device_name, timing, table)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint())
-    if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:
-        click.echo(f"latbench: warning: {table.source} was built on another fingerprint "
-                   f"({table.data['fingerprint_id']}) than this device ({store.fp})", err=True)
-    report = run_validation(table, space, archs, dev, store, make_protocol(rounds, runs, warmup), out_dir,
-                            progress=not as_json)
+    store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint(), lock=True)
+    try:
+        if table.data.get("fingerprint_id") and table.data["fingerprint_id"] != store.fp:
+            click.echo(f"latbench: warning: {table.source} was built on another fingerprint "
+                       f"({table.data['fingerprint_id']}) than this device ({store.fp})", err=True)
+        report = run_validation(table, space, archs, dev, store, make_protocol(rounds, runs, warmup), out_dir,
+                                progress=not as_json)
+    finally:
+        store.close()
     if warning := noise_warning(report):
         click.echo(warning, err=True)
     emit(report, as_json, format_report(report, table, out_dir))
@@ -169,6 +178,7 @@ def import_lut(source, space_name, data_path, output, as_json):
     from ..lut import save_lut
     from ..lut.importers import import_published
 
+    check_writable(output, "-o")
     data = import_published(source, space_name, data_path)
     save_lut(data, output)
     emit({"output": output, "entries": len(data["entries"]), "base_ms": data["base_ms"]}, as_json,

@@ -70,3 +70,19 @@ def make_device(device_name, runtime, core, batch, benchmark_model, serial=None,
     from ..devices import open_device
 
     return open_device(device_name, runtime, core, batch, benchmark_model, timing, serial, **device_extra())
+
+
+def load_arch_arg(name_or_path):
+    """The ARCH argument: a file or a shipped reference, its recorded indices checked against its space."""
+    from ..references import resolve_arch
+    from ..spaces import check_recorded_indices
+
+    arch = resolve_arch(name_or_path)
+    check_recorded_indices(arch)
+    return arch
+
+
+def max_elements_option(f):
+    return click.option("--max-elements", type=click.IntRange(1), default=None,
+                        help="Refuse networks with a tensor (activations or one layer's weights, batch included) "
+                             "over this many elements  [default: $LATBENCH_MAX_ELEMENTS or 2**28]")(f)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..errors import BadInput
 from ..ops import GRANULARITIES
-from ..spaces import get_space
+from ..fileio import short
+from ..spaces import get_space, space_names
 from .table import LatencyTable
 
 
@@ -27,16 +28,26 @@ def shipped_tables() -> list[str]:
 
 
 def bind_space(table: LatencyTable) -> LatencyTable:
-    """A table keyed by one space's own keys prices through that space (`LatencyTable.bind`)."""
+    """Check the spaces a table names (all known; a table keyed by one space's own keys names exactly
+    one, checks its keys with it and prices through it, `LatencyTable.bind`); errors name the file."""
+    spaces = table.data["spaces"]
+    unknown = [n for n in spaces if n not in space_names()]
+    if unknown:
+        raise BadInput(f"{table.source}: spaces: unknown space {short(unknown[0])} (known: {', '.join(space_names())})")
     if table.granularity in GRANULARITIES:
         return table
-    spaces = table.data["spaces"]
-    if not spaces:
-        raise BadInput(f"{table.source}: spaces: a {table.granularity} table must name its space")
+    if len(spaces) != 1:
+        raise BadInput(f"{table.source}: spaces: a {table.granularity} table must name exactly one space, "
+                       f"got {len(spaces)}")
     try:
         space = get_space(spaces[0])
     except BadInput as exc:
         raise BadInput(f"{table.source}: spaces: {exc}") from None
+    for key in table.entries:
+        try:
+            space.check_table_key(key, table.granularity)
+        except BadInput as exc:
+            raise BadInput(f"{table.source}: entries: {exc}") from None
     return table.bind(space)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from ..arch import Arch
 from ..errors import BadInput
-from ..fileio import atomic_write_text, read_json
+from ..fileio import atomic_write_text, read_json, short
 from ..ops import GRANULARITIES, WIDTH_FIELDS, decompose, op_features, op_from_key
 
 FORMAT = "latbench-lut/1"
@@ -27,6 +28,9 @@ METHODS = ("isolated", "context", "fitted", "imported")
 _REQUIRED = ("format", "device", "runtime", "batch", "granularity", "method", "spaces", "base_ms", "entries",
              "provenance")
 FEATURES = ("macs", "in", "out", "weights")
+# an estimate this many times the table's largest entry (or a prediction this far outside a fitted
+# table's range) is orders of magnitude beyond anything measured: flagged, never silently reported
+FAR_FACTOR = 10.0
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Prediction:
     per_op: list  # [(layer_index, part, key, ms, how)] how: "table" / "interpolated" / "regressed"
     estimated: dict = field(default_factory=dict)  # key -> {"ms":, "how":}
     fit_range_ms: tuple | None = None  # fitted tables: latency range of the networks they were fitted on
+    far: list = field(default_factory=list)  # why the prediction is far outside the table (FAR_FACTOR)
 
     @property
     def outside_fit_range(self) -> bool:
@@ -45,7 +50,7 @@ class Prediction:
     def as_dict(self) -> dict:
         return {"latency_ms": self.latency_ms, "base_ms": self.base_ms, "estimated": sorted(self.estimated),
                 "estimates": self.estimated, "fit_range_ms": self.fit_range_ms,
-                "outside_fit_range": self.outside_fit_range,
+                "outside_fit_range": self.outside_fit_range, "far_outside_table": self.far,
                 "ops": [{"layer": l, "part": p, "key": k, "ms": ms, "how": how} for l, p, k, ms, how in self.per_op]}
 
 
@@ -118,7 +123,24 @@ class LatencyTable:
             per_op.append((layer, part, key, ms, how))
             if how != "table":
                 estimated[key] = {"ms": ms, "how": how}
-        return Prediction(total, self.base_ms, per_op, estimated, self.fit_range_ms)
+        return Prediction(total, self.base_ms, per_op, estimated, self.fit_range_ms,
+                          self._far(total, estimated))
+
+    def _far(self, total: float, estimated: dict) -> list:
+        """Lines saying how a prediction lies orders of magnitude beyond what the table measured."""
+        out = []
+        top = max(self.entries.values(), default=0.0)
+        big = {k: v["ms"] for k, v in estimated.items() if top > 0 and v["ms"] > FAR_FACTOR * top}
+        if big:
+            key = max(big, key=big.get)
+            out.append(f"{len(big)} estimated op(s) over {FAR_FACTOR:g}x the table's largest entry ({top:.4g} ms), "
+                       f"e.g. {short(key, 60)} at {big[key]:.4g} ms")
+        if self.fit_range_ms is not None:
+            lo, hi = self.fit_range_ms
+            if total > FAR_FACTOR * hi or total < lo / FAR_FACTOR:
+                out.append(f"{total:.4g} ms is over {FAR_FACTOR:g}x outside {lo:.4g}–{hi:.4g} ms, the range the "
+                           "table was fitted on")
+        return out
 
     # ------------------------------------------------------------------ estimation
     def _estimate(self, key: str) -> tuple[float, str]:
@@ -200,33 +222,67 @@ class LatencyTable:
 
 
 # ---------------------------------------------------------------------- validation / writing
+# Fields a table may carry besides _REQUIRED: what the builders and importers write (`make_lut`).
+_OPTIONAL = ("units", "fingerprint_id", "fit_range_ms")
+# base_ms of these methods is the intercept of a fit (context scaling, fitted least squares, TuNAS's
+# linear model normalised so every entry is ≥ 0): negative values are legitimate there. An isolated
+# table's base_ms is a measured overhead, never below 0.
+NEGATIVE_BASE_METHODS = ("context", "fitted", "imported")
+
+
 def validate_lut(obj, source: str) -> None:
+    """The `latbench-lut/1` contract; one-line BadInputs naming `source` and the field."""
     if not isinstance(obj, dict):
         raise BadInput(f"{source}: top level must be an object")
     if obj.get("format") != FORMAT:
-        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {obj.get('format')!r}")
+        raise BadInput(f"{source}: format: expected {FORMAT!r}, got {short(obj.get('format'))}")
     for k in _REQUIRED:
         if k not in obj:
             raise BadInput(f"{source}: missing field {k!r}")
+    unknown = sorted(set(obj) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise BadInput(f"{source}: unknown field {short(unknown[0])} (a {FORMAT} table has "
+                       f"{', '.join(_REQUIRED + _OPTIONAL)})")
     if obj["granularity"] not in ("block", "layer", "tunas-layer"):
-        raise BadInput(f"{source}: granularity: expected block or layer, got {obj['granularity']!r}")
+        raise BadInput(f"{source}: granularity: expected block, layer or tunas-layer, got {short(obj['granularity'])}")
     if obj["method"] not in METHODS:
-        raise BadInput(f"{source}: method: expected one of {', '.join(METHODS)}, got {obj['method']!r}")
-    if not _is_number(obj["base_ms"]):
-        raise BadInput(f"{source}: base_ms: must be a number")
+        raise BadInput(f"{source}: method: expected one of {', '.join(METHODS)}, got {short(obj['method'])}")
+    spaces = obj["spaces"]
+    if not (isinstance(spaces, list) and all(isinstance(n, str) and n for n in spaces)):
+        raise BadInput(f"{source}: spaces: must be a list of space names")
+    if obj.get("units", "ms") != "ms":
+        raise BadInput(f"{source}: units: latencies are in ms, got {short(obj['units'])}")
+    if "fingerprint_id" in obj and not isinstance(obj["fingerprint_id"], str):
+        raise BadInput(f"{source}: fingerprint_id: must be a string")
+    if not _is_finite(obj["base_ms"]):
+        raise BadInput(f"{source}: base_ms: must be a finite number, got {short(obj['base_ms'])}")
+    if obj["base_ms"] < 0 and obj["method"] not in NEGATIVE_BASE_METHODS:
+        raise BadInput(f"{source}: base_ms: {obj['base_ms']:g} < 0; only {', '.join(NEGATIVE_BASE_METHODS)} "
+                       f"tables (a fitted intercept) may have a negative base, a {obj['method']} one may not")
     if not isinstance(obj["entries"], dict):
         raise BadInput(f"{source}: entries: must be an object {{key: {{ms, ...}}}}")
+    own_keys = obj["granularity"] in GRANULARITIES
     for key, e in obj["entries"].items():
-        if not isinstance(e, dict) or not _is_number(e.get("ms")):
-            raise BadInput(f"{source}: entries[{key!r}].ms: must be a number")
+        if not isinstance(e, dict) or not _is_finite(e.get("ms")) or e["ms"] < 0:
+            got = e.get("ms") if isinstance(e, dict) else e
+            raise BadInput(f"{source}: entries[{short(key)}].ms: must be a finite number ≥ 0, got {short(got)}")
+        if own_keys:
+            try:
+                op_from_key(key)
+            except BadInput as exc:
+                raise BadInput(f"{source}: entries: {short(str(exc), 160)}") from None
     if "fit_range_ms" in obj:
         r = obj["fit_range_ms"]
-        if not (isinstance(r, list) and len(r) == 2 and all(_is_number(v) for v in r) and 0 <= r[0] <= r[1]):
+        if not (isinstance(r, list) and len(r) == 2 and all(_is_finite(v) for v in r) and 0 <= r[0] <= r[1]):
             raise BadInput(f"{source}: fit_range_ms: must be [low, high] in ms with 0 ≤ low ≤ high")
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_finite(v) -> bool:
+    return _is_number(v) and math.isfinite(v)
 
 
 def save_lut(data: dict, path) -> None:

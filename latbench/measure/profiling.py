@@ -121,9 +121,15 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
         if dev.fingerprint() != fingerprint:
             raise BadInput(f"{getattr(dev, 'serial', dev.name)}: device fingerprint differs from the first device's; "
                            "profile devices of different models or builds into different --db files")
-    store = ProfileStore(db_path, fingerprint)  # checks the fingerprint before any thread starts
+    # checks the fingerprint and takes the writer lock before any thread starts (released by close)
+    store = ProfileStore(db_path, fingerprint, lock=True)
     if warning := stale_resume_warning(store, items, protocol):
         print(warning, file=sys.stderr)
+    done = store.rounds_done()
+    already = sum(done.get(it.key, 0) >= protocol.rounds for it in items)
+    if line := resume_line(done, items, protocol):
+        print(line, file=sys.stderr)
+    t_start = time.time()
     errors = []
 
     def work(i, dev, st, show):
@@ -165,10 +171,24 @@ def profile_items(devices: list, items: list, db_path, protocol: Protocol, progr
             t.start()
         for t in threads:
             t.join()
-    if errors:
-        raise errors[0]
-    out = {"fingerprint": store.fingerprint, "fingerprint_id": store.fp, "items": len(items),
-           "measured": len(set(store.rounds_done()) & {it.key for it in items}),
-           "timed_s": store.timed_seconds(), "db": str(db_path)}
-    store.close()
+    try:
+        if errors:
+            raise errors[0]
+        now_items, now_timed = store.timed_seconds_since(t_start)
+        out = {"fingerprint": store.fingerprint, "fingerprint_id": store.fp, "items": len(items),
+               "measured": len(set(store.rounds_done()) & {it.key for it in items}),
+               "already_measured": already, "measured_this_run": now_items,
+               "timed_s": now_timed, "store_timed_s": store.timed_seconds(), "db": str(db_path)}
+    finally:
+        store.close()
     return out
+
+
+def resume_line(done: dict, items: list, protocol: Protocol) -> str | None:
+    """'resuming: N of M items already measured' when the store already holds rounds of `items`."""
+    complete = sum(done.get(it.key, 0) >= protocol.rounds for it in items)
+    partly = sum(0 < done.get(it.key, 0) < protocol.rounds for it in items)
+    if not complete and not partly:
+        return None
+    return (f"latbench: resuming: {complete} of {len(items)} items already measured"
+            + (f", {partly} partly" if partly else ""))

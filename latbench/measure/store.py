@@ -8,13 +8,14 @@ have more rounds.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
 from ..devices.base import Sample, fingerprint_id
 from ..errors import BadInput
+from ..fileio import short
 from ..stats import summarize
+from .store_file import WriterLock, open_store_db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS fingerprints (id TEXT PRIMARY KEY, json TEXT NOT NULL, created REAL NOT NULL);
@@ -33,21 +34,34 @@ CREATE TABLE IF NOT EXISTS node_profiles (
 
 
 class ProfileStore:
-    """Measurements of one device fingerprint (others in the same file are refused unless asked for)."""
+    """Measurements of one device fingerprint (others in the same file are refused unless asked for).
 
-    def __init__(self, path, fingerprint: dict | None = None, fp_id: str | None = None):
+    With a `fingerprint` the store is opened for writing (created if missing); `lock=True` also takes
+    the store's writer lock (`store_file.WriterLock`) for as long as it is open: what a measuring run
+    does, so a second one on the same store stops with a one-line error before measuring anything."""
+
+    def __init__(self, path, fingerprint: dict | None = None, fp_id: str | None = None, lock: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = None
+        self.db = open_store_db(path, SCHEMA, create=fingerprint is not None)
         try:
-            self.db = sqlite3.connect(str(self.path), timeout=60)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across kill -9, cheap commits
-            self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise BadInput(f"{self.path}: not a latbench profile store ({exc})") from None
-        known = self.fingerprints()
-        if fingerprint is not None:
-            self.fp = fingerprint_id(fingerprint)
+            if lock and str(path) != ":memory:":
+                self.lock = WriterLock(self.path).acquire()
+            if fingerprint is not None:
+                self._enter(fingerprint)
+            else:
+                self._pick(fp_id)
+        except BaseException:
+            self.close()
+            raise
+
+    def _enter(self, fingerprint: dict) -> None:
+        """Check that the store holds no other fingerprint and add this one, in one transaction: two
+        processes with different fingerprints cannot both get in."""
+        self.fp = fingerprint_id(fingerprint)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            known = self.fingerprints()
             others = [k for k in known if k != self.fp]
             if others:
                 theirs = known[others[0]]
@@ -57,24 +71,41 @@ class ProfileStore:
                     f"{_short(theirs)}); this device is {self.fp} ({_short(fingerprint)}), different in "
                     f"{', '.join(differ)}. Use another --db for this device.")
             if self.fp not in known:
-                with self.db:
-                    self.db.execute("INSERT INTO fingerprints VALUES (?,?,?)",
-                                    (self.fp, json.dumps(fingerprint, sort_keys=True), time.time()))
-            self.fingerprint = fingerprint
-        else:
-            if fp_id is None:
-                if not known:
-                    raise BadInput(f"{self.path}: store is empty (run `latbench profile` first)")
-                if len(known) > 1:
-                    raise BadInput(f"{self.path}: store holds {len(known)} fingerprints ({', '.join(known)}); pick one with --fingerprint")
-                fp_id = next(iter(known))
-            if fp_id not in known:
-                raise BadInput(f"{self.path}: no fingerprint {fp_id} in store (has {', '.join(known) or 'none'})")
-            self.fp = fp_id
-            self.fingerprint = known[fp_id]
+                self.db.execute("INSERT INTO fingerprints VALUES (?,?,?)",
+                                (self.fp, json.dumps(fingerprint, sort_keys=True), time.time()))
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.fingerprint = fingerprint
+
+    def _pick(self, fp_id: str | None) -> None:
+        known = self.fingerprints()
+        if fp_id is None:
+            if not known:
+                raise BadInput(f"{self.path}: store is empty (run `latbench profile` first)")
+            if len(known) > 1:
+                raise BadInput(f"{self.path}: store holds {len(known)} fingerprints ({', '.join(known)}); pick one with --fingerprint")
+            fp_id = next(iter(known))
+        if fp_id not in known:
+            raise BadInput(f"{self.path}: no fingerprint {fp_id} in store (has {', '.join(known) or 'none'})")
+        self.fp = fp_id
+        self.fingerprint = known[fp_id]
 
     def fingerprints(self) -> dict:
-        return {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT id, json FROM fingerprints")}
+        out = {}
+        for fp, text in self.db.execute("SELECT id, json FROM fingerprints"):
+            out[fp] = self._json(text, f"fingerprint {short(fp)}")
+            if not isinstance(out[fp], dict):
+                raise BadInput(f"{self.path}: fingerprint {short(fp)}: corrupt row (not a JSON object)")
+        return out
+
+    def _json(self, text, what: str):
+        """A JSON column of this store; a corrupt one is a one-line BadInput naming the store and row."""
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"{self.path}: {what}: corrupt row ({short(str(exc))})") from None
 
     # ------------------------------------------------------------------ writing
     def register(self, key: str, kind: str, meta: dict) -> None:
@@ -86,7 +117,7 @@ class ProfileStore:
             if row is None:
                 self.db.execute("INSERT INTO items VALUES (?,?,?,?)", (self.fp, key, kind, json.dumps(meta)))
                 return
-            old = json.loads(row[0])
+            old = self._json(row[0], f"item {short(key)}")
             merged = _merge_tags(old, meta)
             if merged != old:
                 self.db.execute("UPDATE items SET meta=? WHERE fp=? AND key=?", (json.dumps(merged), self.fp, key))
@@ -124,7 +155,7 @@ class ProfileStore:
                                (self.fp, key)).fetchall()
         xs, ws = [], []
         for s, w in rows:
-            vals = json.loads(s)
+            vals = self._json(s, f"rounds of {short(key)}")
             xs.extend(vals)
             ws.extend([w] * len(vals))
         return xs, ws
@@ -139,7 +170,7 @@ class ProfileStore:
     def items(self, kind: str | None = None) -> dict:
         q = "SELECT key, kind, meta FROM items WHERE fp=?" + (" AND kind=?" if kind else "")
         args = (self.fp, kind) if kind else (self.fp,)
-        return {k: {"kind": t, **json.loads(m)} for k, t, m in self.db.execute(q, args)}
+        return {k: {"kind": t, **self._json(m, f"item {short(k)}")} for k, t, m in self.db.execute(q, args)}
 
     def results(self, kind: str | None = None) -> dict:
         """{key: stats (ms, mad, p10, p90, cv, n) + item meta} for items with at least one round."""
@@ -157,8 +188,17 @@ class ProfileStore:
     def timed_seconds(self) -> float:
         return float(self.db.execute("SELECT COALESCE(SUM(timed_s),0) FROM rounds WHERE fp=?", (self.fp,)).fetchone()[0])
 
+    def timed_seconds_since(self, t0: float) -> tuple[int, float]:
+        """(items, timed seconds) of the rounds stored at or after time.time() `t0`: one run's work."""
+        n, s = self.db.execute("SELECT COUNT(DISTINCT key), COALESCE(SUM(timed_s),0) FROM rounds WHERE fp=? AND ts>=?",
+                               (self.fp, t0)).fetchone()
+        return int(n), float(s)
+
     def close(self) -> None:
         self.db.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 _TAGS = {"granularity": "granularities", "space": "spaces"}

@@ -59,4 +59,11 @@ def get_space(name: str) -> SearchSpace:
     return factory()
 
 
-__all__ = ["SPACES", "Choice", "SearchSpace", "get_space", "space_names"]
+def check_recorded_indices(arch) -> None:
+    """An arch file's recorded `indices` of a known space must fit it (length, ranges): an inconsistent
+    file is an error naming the file, not silently ignored."""
+    if arch.indices is not None and arch.space in SPACES:
+        get_space(arch.space).check_indices(arch.indices, f"{arch.where}: indices")
+
+
+__all__ = ["SPACES", "check_recorded_indices", "Choice", "SearchSpace", "get_space", "space_names"]

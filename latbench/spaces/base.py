@@ -8,7 +8,7 @@ import numpy as np
 
 from ..arch import Arch, format_indices
 from ..errors import BadInput
-from ..ops import GRANULARITIES, Op, decompose
+from ..ops import GRANULARITIES, Op, decompose, op_from_key
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,14 @@ class SearchSpace:
         Spaces with keys of their own (imported TuNAS tables: `tunas-layer`) override this."""
         self.check_granularity(granularity)
         return [(u.layer_index, u.part, u.op.key) for u in decompose(arch, granularity)]
+
+    def check_table_key(self, key: str, granularity: str) -> None:
+        """BadInput when `key` cannot be a key of a `granularity` table of this space (a loaded table's
+        garbage keys are refused rather than silently never priced)."""
+        if granularity in GRANULARITIES:
+            op_from_key(key)
+        else:
+            raise BadInput(f"space {self.name} has no {granularity} keys")
 
     def published_table(self, data_path=None) -> dict:
         """A published latency model of this space as table fields (`latbench import-lut`); none by default."""

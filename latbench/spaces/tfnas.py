@@ -165,11 +165,9 @@ class _StagedSpace(SearchSpace):
         network; otherwise the canonical list: 0 for the op/width decisions of removed blocks and,
         in `tfnas-mbv2`, the e3 op for ratio 4."""
         if arch.space == self.name and arch.indices is not None:
-            try:
-                recorded = self.check_indices(arch.indices)
-            except BadInput:
-                recorded = None
-            if recorded is not None and self._same_network(arch, self.decode(recorded)):
+            # a wrong length or an index out of range is an inconsistent file, not a hint to ignore
+            recorded = self.check_indices(arch.indices, f"{arch.where}: indices")
+            if self._same_network(arch, self.decode(recorded)):
                 return recorded
         return self._encode_canonical(arch)
 
@@ -179,7 +177,7 @@ class _StagedSpace(SearchSpace):
         return len(sa) == len(sb) and all(_signature(x) == _signature(y) for x, y in zip(sa, sb))
 
     def _encode_canonical(self, arch: Arch) -> list[int]:
-        where = f"{arch.name}"
+        where = arch.where
         if arch.resolution != self.RESOLUTION or arch.in_channels != 3:
             raise BadInput(f"{where}: space {self.name} needs a {self.RESOLUTION}x{self.RESOLUTION} RGB input, "
                            f"got resolution {arch.resolution}, {arch.in_channels} channels")

@@ -14,12 +14,12 @@ three published spaces.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import BadInput
+from ...fileio import read_json, short
 from .keys import TUNAS_GRANULARITY, term_key
 
 
@@ -38,14 +38,15 @@ def normalised_cost_model(space, data_path) -> dict:
     provenance) for TuNAS `space`; the lut layer adds the format header."""
     path = Path(data_path)
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path, "TuNAS cost-model")
+    except BadInput as exc:
+        raise BadInput(f"--data: {exc}") from None
+    try:
         sp = data["spaces"][space.tunas_key]
         layers = sp["layers_with_cost_features"]
         bias = float(sp["bias"])
-    except OSError as exc:
-        raise BadInput(f"--data: {path}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise BadInput(f"--data: {path}: not a TuNAS cost-model file ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"--data: {path}: not a TuNAS cost-model file ({type(exc).__name__}: {short(str(exc))})") from None
     W = {e["name"]: np.array(e["weights"], dtype=np.float64) for e in layers}
     by_name = {e["name"]: e for e in layers}
     base = bias

@@ -54,9 +54,10 @@ from pathlib import Path
 
 from ...arch import Arch, normalise_layer
 from ...errors import BadInput
+from ...fileio import short
 from ...ops import Op, decompose
 from ..base import Choice, Factor, SearchSpace
-from .keys import TUNAS_GRANULARITY, term_key
+from .keys import TUNAS_GRANULARITY, is_term_key, term_key
 
 DATA_FILE = Path(__file__).resolve().parents[2] / "data" / "tunas_pixel1_cost_model.json"
 RESOLUTION = 224
@@ -359,16 +360,14 @@ class TunasSpace(SearchSpace):
         apart either, except through per-position cost-model weights that differ by < 0.05 ms).
         """
         if arch.indices is not None and arch.space == self.name:
-            try:
-                idx = self.check_indices(arch.indices)
-                if _signature(self.decode(idx)) == _signature(arch):
-                    return idx
-            except BadInput:
-                pass
+            # a wrong length or an index out of range is an inconsistent file, not a hint to ignore
+            idx = self.check_indices(arch.indices, f"{arch.where}: indices")
+            if _signature(self.decode(idx)) == _signature(arch):
+                return idx
         idx = self._extract(arch)
         want, got = _signature(self.decode(idx)), _signature(arch)
         if want != got:
-            raise BadInput(f"{arch.name}: {_first_difference(want, got)} (not expressible in space {self.name})")
+            raise BadInput(f"{arch.where}: {_first_difference(want, got)} (not expressible in space {self.name})")
         return idx
 
     def canonical(self, indices) -> list[int]:
@@ -384,7 +383,7 @@ class TunasSpace(SearchSpace):
         def pick(pos: int, value, where: str) -> None:
             options = tmpl.choices[pos].options
             if value not in options:
-                raise BadInput(f"{arch.name}: {where}: {tmpl.choices[pos].name} {value!r} is not an option "
+                raise BadInput(f"{arch.where}: {where}: {tmpl.choices[pos].name} {value!r} is not an option "
                                f"of space {self.name} ({', '.join(map(str, options))})")
             idx[pos] = options.index(value)
 
@@ -402,7 +401,7 @@ class TunasSpace(SearchSpace):
                     if not present:
                         continue
                 if s is None or s.type != want:
-                    raise BadInput(f"{arch.name}: {where}: expected a {want} layer for space {self.name}, "
+                    raise BadInput(f"{arch.where}: {where}: expected a {want} layer for space {self.name}, "
                                    f"got {s.type if s else 'the end of the network'}")
                 if spec.layer == 0 and spec.kind != "pool":
                     pick(b.width_pos, s.cout, where)
@@ -411,14 +410,14 @@ class TunasSpace(SearchSpace):
                 if "expansion" in dec:
                     ratios = [r for r in tmpl.choices[dec["expansion"]].options if scale_filters(s.cin, r) == s.mid]
                     if not ratios:
-                        raise BadInput(f"{arch.name}: {where}: mid {s.mid} for {s.cin} input channels is no "
+                        raise BadInput(f"{arch.where}: {where}: mid {s.mid} for {s.cin} input channels is no "
                                        f"expansion ratio of space {self.name}")
                     idx[dec["expansion"]] = tmpl.choices[dec["expansion"]].options.index(ratios[0])
                 if "se" in dec:
                     pick(dec["se"], bool(s.layer["se"]), where)
                 cur += 1
         if cur != len(shapes) - 1 or shapes[cur].type != "fc":
-            raise BadInput(f"{arch.name}: layers[{cur}]: space {self.name} networks end with a single fc layer")
+            raise BadInput(f"{arch.where}: layers[{cur}]: space {self.name} networks end with a single fc layer")
         return idx
 
     # -------------------------------------------------------------- ops
@@ -442,6 +441,13 @@ class TunasSpace(SearchSpace):
             label = e["choice_features"][feature_index(s)[2]]
             keys.append((None, "", term_key(e["name"], s.cout, s.cin if e["input_filters_options"] else None, label)))
         return keys
+
+    def check_table_key(self, key: str, granularity: str) -> None:
+        if granularity == TUNAS_GRANULARITY:
+            if not is_term_key(key):
+                raise BadInput(f"{short(key)} is not a {TUNAS_GRANULARITY} key (tunas:LAYER:o=OUT:i=IN:CHOICE)")
+            return
+        super().check_table_key(key, granularity)
 
     def published_table(self, data_path=None) -> dict:
         """TuNAS's Pixel-1 cost model of this space as table fields (see `published.normalised_cost_model`)."""
