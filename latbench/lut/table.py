@@ -223,6 +223,9 @@ def validate_lut(obj, source: str) -> None:
         r = obj["fit_range_ms"]
         if not (isinstance(r, list) and len(r) == 2 and all(_is_number(v) for v in r) and 0 <= r[0] <= r[1]):
             raise BadInput(f"{source}: fit_range_ms: must be [low, high] in ms with 0 ≤ low ≤ high")
+    from .anchors import validate_anchors
+
+    validate_anchors(obj, source)
 
 
 def _is_number(v) -> bool:
