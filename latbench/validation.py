@@ -173,8 +173,8 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                   lut=table.source, measured_on=store.fingerprint)
     report.update(drift_report(table, store, preds, meas))
     if report.get("drift_factor"):
-        for row, p, m in zip(rows, preds, meas):
-            row["corrected_error_pct"] = round((p * report["drift_factor"] - m) / m * 100, 3)
+        rows = [_with_after(row, "error_pct", "corrected_error_pct", round((p * report["drift_factor"] - m) / m * 100, 3))
+                for row, p, m in zip(rows, preds, meas)]
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +184,15 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                      f"{space.name}: MAPE {report['mape']:.2f}%, τ {report['kendall_tau']:.3f}, "
                      f"{report['within_5_pct']:.0f}% within ±5%")
     return report
+
+
+def _with_after(row: dict, after: str, key: str, value) -> dict:
+    out = {}
+    for k, v in row.items():
+        out[k] = v
+        if k == after:
+            out[key] = value
+    return out
 
 
 def drift_report(table, store, preds, meas) -> dict:
