@@ -173,7 +173,8 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                   lut=table.source, measured_on=store.fingerprint)
     report.update(drift_report(table, store, preds, meas))
     if report.get("drift_factor"):
-        rows = [_with_after(row, "error_pct", "corrected_error_pct", round((p * report["drift_factor"] - m) / m * 100, 3))
+        rows = [_with_after(row, "error_pct", "corrected_error_pct",
+                            round((p * report["drift_factor"] - m) / m * 100, 3))
                 for row, p, m in zip(rows, preds, meas)]
     if out_dir is not None:
         out_dir = Path(out_dir)

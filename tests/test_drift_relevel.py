@@ -279,3 +279,9 @@ def test_arch_key_of_anchor_matches_training_key(tables):
     _, fitted, _ = tables
     for item, rec in zip(anchor_items(fitted), fitted.data["anchors"]["items"]):
         assert item.key == PREFIX + rec["key"] and arch_key(item.target) == rec["key"]
+
+
+def test_anchor_count_is_chosen_at_build_time(tables):
+    store, _, _ = tables
+    assert len(build_lut(store, "fitted", "block", "proxylessnas", anchors=3)["anchors"]["items"]) == 3
+    assert "anchors" not in build_lut(store, "isolated", "block", "proxylessnas", anchors=0)

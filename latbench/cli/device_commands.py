@@ -127,8 +127,8 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     else:
         items = op_items(space, granularity, limit)
     t0 = time.perf_counter()
-    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup, precision, budget_s), progress=not as_json,
-                        node_profiles=bool(n_archs))
+    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup, precision, budget_s),
+                        progress=not as_json, node_profiles=bool(n_archs))
     out["wall_s"] = round(time.perf_counter() - t0, 3)
     out.update(space=space.name, granularity=granularity)
     what = (f"{n_archs} random archs" + (f" + {2 * extremes} extreme ones" if extremes else "")) if n_archs \

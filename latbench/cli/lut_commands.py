@@ -34,14 +34,18 @@ PRIOR_GROUPS = ("auto", "one", "one+size", "kind", "kind+size", "kind-resolution
                    "with the lowest cross-validated MAPE over the networks]")
 @click.option("--space", "space_name", default=None, help="Only ops/archs profiled for this space.")
 @click.option("--fingerprint", default=None, help="Fingerprint id, when the store holds several.")
+@click.option("--anchors", "n_anchors", type=click.IntRange(0), default=None,
+              help="Measurements the table keeps so that validate and --relevel can measure the host's drift "
+                   "later: training networks (fitted, context) or ops (isolated)  [default: 8 networks, 6 ops; "
+                   "0: none]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="LUT file to write.")
 @optional_device_options
 @click.option("--serial", default=None, help="--relevel on Android: adb serial of the phone.")
 @protocol_options
 @json_option
-def build_lut(db_path, relevel_lut, method, granularity, prior, prior_lut, groups, space_name, fingerprint, output,
-              device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, precision,
-              budget_s, workers, as_json):
+def build_lut(db_path, relevel_lut, method, granularity, prior, prior_lut, groups, space_name, fingerprint, n_anchors,
+              output, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup,
+              precision, budget_s, workers, as_json):
     """Build a latbench-lut/1 table from a profile store.
 
     \b
@@ -62,6 +66,8 @@ def build_lut(db_path, relevel_lut, method, granularity, prior, prior_lut, group
                      timing=timing, serial=serial, rounds=rounds, runs=runs, warmup=warmup, precision=precision,
                      budget_s=budget_s, workers=workers)
     if relevel_lut:
+        if n_anchors is not None:
+            raise BadInput("--anchors: chooses a new table's anchors; --relevel keeps the table's own")
         return _relevel(relevel_lut, db_path, prior_lut, output, measuring, as_json)
     if given := [k for k, v in measuring.items() if v is not None]:
         raise BadInput(f"--{_FLAGS.get(given[0], given[0])}: measures, so only with --relevel (build-lut --db reads "
@@ -73,7 +79,7 @@ def build_lut(db_path, relevel_lut, method, granularity, prior, prior_lut, group
     table = load_table(prior_lut, "--prior-lut") if prior_lut else None
     store = ProfileStore(db_path, fp_id=fingerprint)
     data = build(store, method, granularity, space_name, prior=prior, groups=groups, progress=not as_json,
-                 prior_table=table)
+                 prior_table=table, anchors=n_anchors)
     save_lut(data, output)
     build_info = data["provenance"].get("build") or {}
     if warning := fit_noise_warning(build_info):

@@ -36,7 +36,7 @@ from ..measure.profiling import PROBE_KEY
 from ..measure.store import tags_of
 from ..ops import decompose
 from ..stats import noise_mape
-from .anchors import arch_anchors, op_anchors
+from .anchors import ANCHOR_ARCHS, ANCHOR_OPS, arch_anchors, op_anchors
 from .table import LatencyTable, make_lut, provenance
 
 PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
@@ -188,11 +188,12 @@ def _arch_spaces(store, space):
 
 
 def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str | None = None,
-              groups: str | None = None, progress: bool = False, prior_table=None) -> dict:
+              groups: str | None = None, progress: bool = False, prior_table=None, anchors: int | None = None) -> dict:
     """A latbench-lut/1 dict; fitted only: `prior`, the table of this store the fit is regularised
     toward (default isolated), or `prior_table`, a loaded LatencyTable instead (e.g. from an earlier
     sitting: this store's networks recalibrate it), and `groups`, how the prior's level is fitted
-    (fit.GROUPINGS, default auto: by cross-validation)."""
+    (fit.GROUPINGS, default auto: by cross-validation). `anchors`: how many measurements the table
+    keeps to measure drift with later (anchors.py; default 8 networks / 6 ops, 0: none)."""
     from .fit import GROUPING_CHOICES
 
     if groups is not None and method != "fitted":
@@ -201,7 +202,7 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
     if groups not in GROUPING_CHOICES:
         raise BadInput(f"--prior-groups: expected one of {', '.join(GROUPING_CHOICES)}, got {groups!r}")
     if prior_table is not None:
-        return _build_toward_table(store, method, granularity, space, prior, groups, progress, prior_table)
+        return _build_toward_table(store, method, granularity, space, prior, groups, progress, prior_table, anchors)
     prior = prior or "isolated"
     if prior not in PRIORS:
         raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
@@ -227,14 +228,17 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
         entries, base, info = fitted_entries(store, granularity, iso_table, space, groups=groups, progress=progress)
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
-    return _store_lut(store, granularity, method, used, base, entries, info, _anchors(store, method, space, entries))
+    return _store_lut(store, granularity, method, used, base, entries, info,
+                      _anchors(store, method, space, entries, anchors))
 
 
-def _anchors(store, method, space, entries) -> dict | None:
+def _anchors(store, method, space, entries, k: int | None = None) -> dict | None:
     """The anchors a table keeps (anchors.py): some training networks, or for isolated tables some ops."""
+    if k == 0:
+        return None
     if method == "isolated":
-        return op_anchors(store, list(entries))
-    return arch_anchors(store, [key for key, _, _ in _train_archs(store, space)])
+        return op_anchors(store, list(entries), k or ANCHOR_OPS)
+    return arch_anchors(store, [key for key, _, _ in _train_archs(store, space)], k or ANCHOR_ARCHS)
 
 
 def _store_lut(store, granularity, method, spaces, base, entries, info, anchors=None) -> dict:
@@ -249,7 +253,7 @@ def _store_lut(store, granularity, method, spaces, base, entries, info, anchors=
                     provenance_info=provenance(store=str(store.path), build=info), **extra)
 
 
-def _build_toward_table(store, method, granularity, space, prior, groups, progress, table) -> dict:
+def _build_toward_table(store, method, granularity, space, prior, groups, progress, table, anchors=None) -> dict:
     """A fitted table from this store's whole networks toward an existing table (`--prior-lut`)."""
     src = table.source
     if method != "fitted":
@@ -263,4 +267,5 @@ def _build_toward_table(store, method, granularity, space, prior, groups, progre
     info["prior_lut"] = {"source": src, "method": table.data["method"], "base_ms": table.base_ms,
                          "device": table.data["device"], "created": table.data["provenance"].get("created")}
     spaces = sorted(set(table.data["spaces"]) | set(_arch_spaces(store, space)))
-    return _store_lut(store, granularity, method, spaces, base, entries, info, _anchors(store, method, space, entries))
+    return _store_lut(store, granularity, method, spaces, base, entries, info,
+                      _anchors(store, method, space, entries, anchors))
