@@ -9,9 +9,10 @@
 #   e.g. benchmarks/drift_tour.sh /tmp/tour-plain 100 0 "100 101 102"
 #        benchmarks/drift_tour.sh /tmp/tour-paired 100 0 "100 101 102" -- --timing paired
 #   GAP_S: seconds to wait between building the table and validating it (a later sitting).
-#   Env: PYTHON (default python), VAL_ARCHS (held-out networks per seed, default 100).
+#   Env: PYTHON (default python), VAL_ARCHS (held-out networks per seed, default 100), RUNTIME (default
+#   ort), SPACE (default proxylessnas).
 set -euo pipefail
-if [ $# -lt 1 ]; then sed -n '2,13p' "$0" >&2; exit 2; fi
+if [ $# -lt 1 ]; then sed -n '2,14p' "$0" >&2; exit 2; fi
 work=$1; shift
 n=${1:-100}; [ $# -gt 0 ] && shift
 gap=${1:-0}; [ $# -gt 0 ] && shift
@@ -19,21 +20,21 @@ seeds=${1:-"100 101 102"}; [ $# -gt 0 ] && shift
 [ "${1:-}" = "--" ] && shift
 extra=("$@")
 lb=("${PYTHON:-python}" -m latbench)
-val_archs=${VAL_ARCHS:-100}
+val_archs=${VAL_ARCHS:-100} runtime=${RUNTIME:-ort} space=${SPACE:-proxylessnas}
 mkdir -p "$work"
 stamp() { echo "$(date -u +%FT%TZ) $*" | tee -a "$work/times.txt" >&2; }
-stamp "start: $n archs, gap $gap s, seeds $seeds, extra: ${extra[*]:-none}"
-"${lb[@]}" profile --device cpu --runtime ort --space proxylessnas --db "$work/cpu-ort.db" "${extra[@]}" --json \
+stamp "start: $runtime $space, $n archs, gap $gap s, seeds $seeds, extra: ${extra[*]:-none}"
+"${lb[@]}" profile --device cpu --runtime "$runtime" --space "$space" --db "$work/store.db" "${extra[@]}" --json \
   > "$work/profile-ops.json"
 stamp "ops profiled"
-"${lb[@]}" profile --device cpu --runtime ort --space proxylessnas --archs "$n" --db "$work/cpu-ort.db" "${extra[@]}" \
+"${lb[@]}" profile --device cpu --runtime "$runtime" --space "$space" --archs "$n" --db "$work/store.db" "${extra[@]}" \
   --json > "$work/profile-archs.json"
 stamp "networks profiled"
-"${lb[@]}" build-lut --db "$work/cpu-ort.db" --method fitted -o "$work/fitted.json" --json > "$work/build.json"
+"${lb[@]}" build-lut --db "$work/store.db" --method fitted -o "$work/fitted.json" --json > "$work/build.json"
 stamp "table built"
 sleep "$gap"
 for s in $seeds; do
-  "${lb[@]}" validate --archs "$val_archs" --device cpu --runtime ort --lut "$work/fitted.json" --seed "$s" \
+  "${lb[@]}" validate --archs "$val_archs" --device cpu --runtime "$runtime" --lut "$work/fitted.json" --seed "$s" \
     --out "$work/val-$s" "${extra[@]}" --json > "$work/val-$s.json"
   stamp "validated seed $s"
 done
