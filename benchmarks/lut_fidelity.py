@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latbench.devices import hostinfo  # noqa: E402
 from latbench.devices.cpu import CpuDevice  # noqa: E402
+from latbench.devices.workers import WorkerPoolDevice  # noqa: E402
 from latbench.lut import LatencyTable  # noqa: E402
 from latbench.lut.build import build_lut  # noqa: E402
 from latbench.ops import decompose  # noqa: E402
@@ -62,12 +63,13 @@ def needed_op_items(space, archs, granularity):
 DEFAULT_ARCH_ROUNDS = 5
 
 
-def run_key(runtime, space_name, timing, arch_rounds, extremes=0) -> str:
+def run_key(runtime, space_name, timing, arch_rounds, extremes=0, workers=1) -> str:
     """'torch-paired/mobilenetv3-like@15-arch-rounds+5-extremes': a run with other arch rounds or extreme
     training networks is another record."""
     key = f"{runtime}/{space_name}" if timing == "plain" else f"{runtime}-{timing}/{space_name}"
     key = key if arch_rounds == DEFAULT_ARCH_ROUNDS else f"{key}@{arch_rounds}-arch-rounds"
-    return key if not extremes else f"{key}+{extremes}-extremes"
+    key = key if not extremes else f"{key}+{extremes}-extremes"
+    return key if workers <= 1 else f"{key}+{workers}-workers"
 
 
 def store_path(workdir, runtime, timing, space_name) -> Path:
@@ -75,10 +77,16 @@ def store_path(workdir, runtime, timing, space_name) -> Path:
 
 
 def run_one(runtime, space_name, n_train, n_val, seed, workdir, protocol, arch_protocol, core, timing="plain",
-            remeasure_archs=False, extremes=0):
+            remeasure_archs=False, extremes=0, workers=1):
     space = get_space(space_name)
     db = store_path(workdir, runtime, timing, space_name)
-    dev = lambda: CpuDevice(runtime, core=core, timing=timing)  # noqa: E731
+    def dev():  # with workers > 1: each item's rounds spread over that many processes (devices.workers)
+        local = CpuDevice(runtime, core=core, timing=timing)
+        if workers <= 1:
+            return local
+        spec = dict(name="cpu", runtime=runtime, core=core, batch=None, benchmark_model=None, timing=timing,
+                    serial=None)
+        return WorkerPoolDevice(spec, workers, local)
     val = sample_archs(space, n_val, seed, "validate")
     train = sample_archs(space, n_train, seed, "train")
     t0 = time.perf_counter()
@@ -201,6 +209,9 @@ def main():
                          "recorded under its own key)")
     ap.add_argument("--remeasure-archs", action="store_true",
                     help="drop the stored whole-network rounds first (after changing how they are measured)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="measure in N worker processes, each item's rounds spread over them (use a fresh --workdir: "
+                         "the stores' fingerprint is the same as without workers)")
     ap.add_argument("--workdir", default=str(Path(__file__).resolve().parent / "work"))
     ap.add_argument("--tables-only", action="store_true",
                     help="measure nothing: rebuild the tables of the recorded runs from their stores (after a "
@@ -218,14 +229,15 @@ def main():
         results["protocol"] = {"ops": ops_protocol.as_dict(), "archs": arch_protocol.as_dict()}
     for rt in args.runtimes.split(","):
         for sp in args.spaces.split(","):
-            key = run_key(rt, sp, args.timing, args.arch_rounds, args.extremes)
+            key = run_key(rt, sp, args.timing, args.arch_rounds, args.extremes, args.workers)
             if args.tables_only:
                 if key not in results["runs"]:
                     raise SystemExit(f"--tables-only: no recorded run {key} in {out}")
                 res = rebuild_one(results["runs"][key], rt, sp, args.workdir, args.timing)
             else:
                 res = run_one(rt, sp, args.train_archs, args.val_archs, args.seed, args.workdir, ops_protocol,
-                              arch_protocol, args.core, args.timing, args.remeasure_archs, args.extremes)
+                              arch_protocol, args.core, args.timing, args.remeasure_archs, args.extremes,
+                              args.workers)
             print_rows(res)
             # re-read before merging: another runtime's benchmark may have written meanwhile
             if out.exists():

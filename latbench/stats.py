@@ -45,3 +45,16 @@ def noise_mape(round_medians: list) -> float:
     errs = [float(np.std(r, ddof=1) / c4(len(r)) / np.mean(r) / np.sqrt(len(r)) * np.sqrt(2 / np.pi) * 100.0)
             for r in round_medians if len(r) >= 2 and np.mean(r) > 0]
     return float(np.mean(errs)) if errs else float("nan")
+
+
+def level_ci_pct(round_medians) -> float | None:
+    """Half-width (%) of the 95 % confidence interval of an item's level, from its per-round medians:
+    Student t_{n−1} · s / √n relative to their mean. Rounds, not single runs, are the independent
+    units (runs inside a round share the host's state of the moment). None with fewer than 2 rounds."""
+    from scipy import stats
+
+    r = np.asarray(round_medians, dtype=float)
+    if r.size < 2 or not r.mean() > 0:
+        return None
+    half = float(stats.t.ppf(0.975, r.size - 1) * np.std(r, ddof=1) / math.sqrt(r.size))
+    return 100.0 * half / float(r.mean())

@@ -171,6 +171,11 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                   estimated_keys=len(estimated), outside_fit_range=outside, space=space.name,
                   lut_method=table.data.get("method"), lut_granularity=table.granularity,
                   lut=table.source, measured_on=store.fingerprint)
+    report.update(drift_report(table, store, preds, meas))
+    if report.get("drift_factor"):
+        rows = [_with_after(row, "error_pct", "corrected_error_pct",
+                            round((p * report["drift_factor"] - m) / m * 100, 3))
+                for row, p, m in zip(rows, preds, meas)]
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +185,31 @@ def validate_table(table, space, archs: list, store, out_dir=None, title: str = 
                      f"{space.name}: MAPE {report['mape']:.2f}%, τ {report['kendall_tau']:.3f}, "
                      f"{report['within_5_pct']:.0f}% within ±5%")
     return report
+
+
+def _with_after(row: dict, after: str, key: str, value) -> dict:
+    out = {}
+    for k, v in row.items():
+        out[k] = v
+        if k == after:
+            out[key] = value
+    return out
+
+
+def drift_report(table, store, preds, meas) -> dict:
+    """The host's level change since the table's sitting, from its anchors measured in `store`
+    (lut.anchors.level_change), and the metrics with that one factor taken out of the predictions:
+    what is left is the table's own error. Without anchors: drift_pct None."""
+    from .lut.anchors import level_change, table_dates
+
+    change = level_change(table, store)
+    out = {"table_dates": table_dates(table.data)}
+    if change is None:
+        return {**out, "drift_pct": None, "drift_anchors": len((table.data.get("anchors") or {}).get("items", []))}
+    corrected = fidelity_metrics(np.asarray(preds, float) * change["factor"], meas)
+    return {**out, "drift_pct": change["drift_pct"], "drift_ci95_pct": change["ci95_pct"],
+            "drift_factor": change["factor"], "drift_anchors": change["anchors"], "drift": change,
+            "drift_corrected": corrected}
 
 
 # ---------------------------------------------------------------------- the `validate` job
@@ -225,12 +255,14 @@ def run_validation(table, space, archs: list, device, store, protocol, out_dir, 
     """Measure `archs` whole on `device` into `store` (resumable), then `validate_table`; closes the device."""
     import time
 
+    from .lut.anchors import anchor_items
     from .measure.profiling import arch_items
     from .measure.protocol import run_items
 
     t0 = time.perf_counter()
-    try:
-        run_items(device, arch_items(archs, role="validate"), store, protocol, progress=progress, desc="validate")
+    try:  # the table's anchors in the same interleaved pass: the host's level now, on the same clock
+        run_items(device, arch_items(archs, role="validate") + anchor_items(table), store, protocol,
+                  progress=progress, desc="validate")
     finally:
         device.close()
     report = validate_table(table, space, archs, store, out_dir)
@@ -255,7 +287,21 @@ def format_report(report: dict, table, out_dir) -> str:
             f"within ±10%: {report['within_10_pct']:.1f}%{interval('within_10_pct', '{:.0f}')}  "
             f"noise floor CV {report['noise_cv_pct']:.2f}% (a perfect table: MAPE ≈ {report['noise_mape_pct']:.2f}%)\n"
             + ("  [..]: 95 % bootstrap intervals over the archs\n" if ci else "")
+            + _drift_lines(report)
             + (f"  {report['outside_fit_range']} arch(s) predicted outside {table.fit_range_ms[0]:.2f}–"
                f"{table.fit_range_ms[1]:.2f} ms, the range the table was fitted on (archs.csv: outside_fit_range)\n"
                if report["outside_fit_range"] else "")
             + f"  wrote {out_dir}/report.json, archs.csv, scatter.png")
+
+
+def _drift_lines(report: dict) -> str:
+    """The drift part of `format_report`: level change since the table's sitting, corrected metrics."""
+    dates = report.get("table_dates") or {}
+    if report.get("drift_pct") is None:
+        return ("  host drift: unknown (the table keeps no anchors; tables built by this version do)\n"
+                if "drift_pct" in report else "")
+    c, (lo, hi) = report["drift_corrected"], report["drift_ci95_pct"]
+    return (f"  host drift since the table's sitting ({dates.get('level_measured')}): {report['drift_pct']:+.2f}% "
+            f"[{lo:+.2f}…{hi:+.2f}] from {report['drift_anchors']} anchors measured in the same pass\n"
+            f"  drift-corrected: MAPE {c['mape']:.2f}%  bias {c['bias_pct']:+.2f}%  within ±5%: "
+            f"{c['within_5_pct']:.1f}%  within ±10%: {c['within_10_pct']:.1f}%  Kendall τ {c['kendall_tau']:.4f}\n")

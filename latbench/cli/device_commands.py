@@ -45,8 +45,8 @@ def devices(as_json):
 @protocol_options
 @max_elements_option
 @json_option
-def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, max_elements,
-            as_json):
+def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, precision,
+            budget_s, workers, max_elements, as_json):
     """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
 
     \b
@@ -60,8 +60,8 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
 
     a = load_arch_arg(arch)
     check_size(a, batch or (32 if device_name == "gpu" else 1), max_elements)  # before any device is touched
-    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
-    protocol = make_protocol(rounds, runs, warmup)
+    dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing, workers=workers)
+    protocol = make_protocol(rounds, runs, warmup, precision, budget_s)
     store = ProfileStore(":memory:", dev.fingerprint())
     items = arch_items([a])
     t0 = time.perf_counter()
@@ -71,10 +71,11 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
         dev.close()
     res = store.results()[items[0].key]
     data = {"name": a.name, "latency_ms": res["ms"], "mad_ms": res["mad"], "p10_ms": res["p10"], "p90_ms": res["p90"],
-            "cv_pct": res["cv"], "count": res["n"], "fingerprint": store.fingerprint,
+            "cv_pct": res["cv"], "count": res["n"], "rounds": res["rounds"], "ci95_pct": res["ci95_pct"],
+            "fingerprint": store.fingerprint,
             "protocol": protocol.as_dict(), "wall_s": round(time.perf_counter() - t0, 3)}
     emit(data, as_json, f"{a.name}: {res['ms']:.3f} ms median (MAD {res['mad']:.3f}, p10 {res['p10']:.3f}, "
-                        f"p90 {res['p90']:.3f}, CV {res['cv']:.1f}%, n={res['n']}) on {dev.name}/{store.fingerprint.get('runtime')}")
+                        f"p90 {res['p90']:.3f}, CV {res['cv']:.1f}%, n={res['n']}{_ci_text(res)}) on {dev.name}/{store.fingerprint.get('runtime')}")
 
 
 @main.command()
@@ -96,7 +97,7 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
 @protocol_options
 @json_option
 def profile(device_name, runtime, core, batch, benchmark_model, timing, space_name, granularity, db_path, serials, gpus, limit,
-            n_archs, extremes, seed, rounds, runs, warmup, as_json):
+            n_archs, extremes, seed, rounds, runs, warmup, precision, budget_s, workers, as_json):
     """Measure every op of a search space (or N random whole archs) into a resumable profile store.
 
     Interrupt it at any time (even kill -9): rerunning the same command continues where it stopped.
@@ -117,6 +118,11 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     if extremes and not n_archs:
         raise BadInput("--extremes: only with --archs (it adds the fastest and slowest archs to the random ones)")
     devs = open_devices(device_name, runtime, core, batch, benchmark_model, timing, serials, gpus, **device_extra())
+    if workers and workers > 1:
+        if len(devs) > 1:
+            raise BadInput("--workers: measures one device in worker processes; not with several --serial/--gpus")
+        devs = [make_device(device_name, runtime, core, batch, benchmark_model, serials[0] if serials else None, timing,
+                            workers)]
     if db_path is None:
         label = getattr(devs[0], "label", device_name)  # android: the phone model, not "android"
         db_path = f"profiles/{label}-{devs[0].fingerprint().get('runtime', 'default')}.db"
@@ -128,8 +134,8 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     else:
         items = op_items(space, granularity, limit)
     t0 = time.perf_counter()
-    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup), progress=not as_json,
-                        node_profiles=bool(n_archs))
+    out = profile_items(devs, items, db_path, make_protocol(rounds, runs, warmup, precision, budget_s),
+                        progress=not as_json, node_profiles=bool(n_archs))
     out["wall_s"] = round(time.perf_counter() - t0, 3)
     out.update(space=space.name, granularity=granularity)
     what = (f"{n_archs} random archs" + (f" + {2 * extremes} extreme ones" if extremes else "")) if n_archs \
@@ -137,3 +143,7 @@ def profile(device_name, runtime, core, batch, benchmark_model, timing, space_na
     emit(out, as_json, f"profiled {out['measured']}/{out['items']} items ({what}) of {space.name} into {db_path}; "
                        f"this run measured {out['measured_this_run']} in {out['wall_s']:.1f} s "
                        f"({out['timed_s']:.1f} s inside timed runs)")
+
+
+def _ci_text(res: dict) -> str:
+    return f", {res['rounds']} rounds, level ±{res['ci95_pct']:.2f}% (95% CI)" if res.get("ci95_pct") is not None else ""

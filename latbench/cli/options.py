@@ -7,7 +7,16 @@ from ..errors import BadInput
 
 
 def protocol_options(f):
-    """--rounds/--runs/--warmup shared by measure, profile and validate."""
+    """--rounds/--runs/--warmup/--precision/--budget/--workers shared by measure, profile, validate
+    and build-lut --relevel."""
+    f = click.option("--workers", type=click.IntRange(1), default=None,
+                     help="Spread each item's rounds over N fresh worker processes (process-to-process "
+                          "variance: memory layout, allocator); default 1, measured in this process.")(f)
+    f = click.option("--budget", "budget_s", type=click.FloatRange(0, min_open=True), default=None,
+                     help="With --precision: start no new round after this many seconds (default: none).")(f)
+    f = click.option("--precision", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Keep adding rounds to an item until the 95% CI of its level is within ±P% "
+                          "(--rounds is then the minimum; at most 30 rounds, or --budget).")(f)
     f = click.option("--warmup", type=click.IntRange(0), default=None, help="Warm-up runs per round (default 10).")(f)
     f = click.option("--runs", type=click.IntRange(1), default=None, help="Timed runs per round (default 20).")(f)
     f = click.option("--rounds", type=click.IntRange(1), default=None, help="Interleaved rounds (default 3).")(f)
@@ -21,6 +30,15 @@ def _device_extra(ctx, param, value):
 
 
 def device_options(f):
+    return _device_options(f, required=True)
+
+
+def optional_device_options(f):
+    """device_options for a command that measures only in one of its modes (build-lut --relevel)."""
+    return _device_options(f, required=False)
+
+
+def _device_options(f, required: bool):
     f = click.option("--gpu-timing", "gpu_timing", type=click.Choice(["sync", "pipelined"]), default=None,
                      expose_value=False, callback=_device_extra,
                      help="gpu: sync (default) = each batch between two synchronised CUDA events (latency); "
@@ -42,14 +60,16 @@ def device_options(f):
     f = click.option("--batch", type=click.IntRange(1), default=None, help="Batch size (cpu/pixel1 1, gpu 32).")(f)
     f = click.option("--core", type=int, default=None, help="cpu: the core to pin to (default: last allowed).")(f)
     f = click.option("--runtime", default=None, help="cpu: ort (default), torch, tflite.")(f)
-    f = click.option("--device", "device_name", required=True, help="cpu, gpu, pixel1 or android.")(f)
+    f = click.option("--device", "device_name", required=required, help="cpu, gpu, pixel1 or android.")(f)
     return f
 
 
-def make_protocol(rounds, runs, warmup, **extra):
+def make_protocol(rounds, runs, warmup, precision=None, budget_s=None, **extra):
     from ..measure.protocol import Protocol
 
-    p = Protocol(**extra)
+    if budget_s is not None and precision is None:
+        raise BadInput("--budget: limits the rounds --precision adds; give --precision too")
+    p = Protocol(precision=precision, budget_s=budget_s, **extra)
     if rounds is not None:
         p.rounds = rounds
     if runs is not None:
@@ -65,11 +85,20 @@ def device_extra() -> dict:
     return dict(ctx.meta.get("device_extra", {})) if ctx is not None else {}
 
 
-def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, timing=None):
-    """The device of the shared --device options (BadInput when it cannot measure here)."""
+def make_device(device_name, runtime, core, batch, benchmark_model, serial=None, timing=None, workers=None):
+    """The device of the shared --device options (BadInput when it cannot measure here); with
+    `workers` > 1, measured in that many worker processes (devices.workers)."""
     from ..devices import open_device
 
-    return open_device(device_name, runtime, core, batch, benchmark_model, timing, serial, **device_extra())
+    extra = device_extra()
+    dev = open_device(device_name, runtime, core, batch, benchmark_model, timing, serial, **extra)
+    if workers and workers > 1:
+        from ..devices.workers import WorkerPoolDevice
+
+        dev = WorkerPoolDevice(dict(name=device_name, runtime=runtime, core=core, batch=batch,
+                                    benchmark_model=benchmark_model, timing=timing, serial=serial, extra=extra),
+                               workers, dev)
+    return dev
 
 
 def load_arch_arg(name_or_path):

@@ -36,6 +36,7 @@ from ..measure.profiling import PROBE_KEY
 from ..measure.store import tags_of
 from ..ops import decompose
 from ..stats import noise_mape
+from .anchors import ANCHOR_ARCHS, ANCHOR_OPS, arch_anchors, op_anchors
 from .table import LatencyTable, make_lut, provenance
 
 PRIORS = ("isolated", "context")  # what a fitted table is regularised toward
@@ -61,7 +62,8 @@ def isolated_entries(store, granularity: str, spaces=None) -> tuple[dict, float,
             continue
         used_spaces |= own_spaces & set(spaces) if spaces else own_spaces
         entries[key] = {"ms": max(0.0, r["ms"] - overhead), "raw_ms": r["ms"], "mad": r["mad"], "n": r["n"],
-                        "p10": r["p10"], "p90": r["p90"], "cv": round(r["cv"], 3)}
+                        "p10": r["p10"], "p90": r["p90"], "cv": round(r["cv"], 3), "rounds": r.get("rounds"),
+                        "ci95_pct": None if r.get("ci95_pct") is None else round(r["ci95_pct"], 4)}
     if not entries:
         raise BadInput(f"{store.path}: no {granularity}-granularity op measurements"
                        + (f" for space {', '.join(spaces)}" if spaces else "") + " (run `latbench profile` first)")
@@ -159,12 +161,20 @@ def fitted_entries(store, granularity: str, prior_table, space: str | None = Non
         e.update({"ms": float(v), prior_field: float(prior_ms(k))})
         entries[k] = e
     measured = [res["ms"] for _, _, res in archs]
+    cis = [res["ci95_pct"] for _, _, res in archs if res.get("ci95_pct") is not None]
     # the fit learns the training networks' round-to-round noise too (validation.fit_noise_warning)
     noise = noise_mape([store.round_medians(key) for key, _, _ in archs])
     return entries, prior_base + intercept, {"archs": len(archs), "prior": prior_name, **info,
                                            "weighting": "relative (rows / measured ms)",
                                            "train_noise_mape_pct": None if math.isnan(noise) else noise,
+                                           "train_ci95_pct": _ci_summary(cis),
                                            "fit_range_ms": [min(measured), max(measured)]}
+
+
+def _ci_summary(cis: list) -> dict | None:
+    """Median and largest 95 % CI half-width (%) of the training networks' levels (per-entry CIs of a
+    fitted table do not exist: its entries are solved jointly; the networks' CIs bound them)."""
+    return {"median": float(np.median(cis)), "max": float(np.max(cis))} if cis else None
 
 
 def _fit_progress(total: int, progress: bool):
@@ -178,11 +188,12 @@ def _arch_spaces(store, space):
 
 
 def build_lut(store, method: str, granularity: str, space: str | None = None, prior: str | None = None,
-              groups: str | None = None, progress: bool = False, prior_table=None) -> dict:
+              groups: str | None = None, progress: bool = False, prior_table=None, anchors: int | None = None) -> dict:
     """A latbench-lut/1 dict; fitted only: `prior`, the table of this store the fit is regularised
     toward (default isolated), or `prior_table`, a loaded LatencyTable instead (e.g. from an earlier
     sitting: this store's networks recalibrate it), and `groups`, how the prior's level is fitted
-    (fit.GROUPINGS, default auto: by cross-validation)."""
+    (fit.GROUPINGS, default auto: by cross-validation). `anchors`: how many measurements the table
+    keeps to measure drift with later (anchors.py; default 8 networks / 6 ops, 0: none)."""
     from .fit import GROUPING_CHOICES
 
     if groups is not None and method != "fitted":
@@ -191,7 +202,7 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
     if groups not in GROUPING_CHOICES:
         raise BadInput(f"--prior-groups: expected one of {', '.join(GROUPING_CHOICES)}, got {groups!r}")
     if prior_table is not None:
-        return _build_toward_table(store, method, granularity, space, prior, groups, progress, prior_table)
+        return _build_toward_table(store, method, granularity, space, prior, groups, progress, prior_table, anchors)
     prior = prior or "isolated"
     if prior not in PRIORS:
         raise BadInput(f"--prior: expected isolated or context, got {prior!r}")
@@ -217,20 +228,32 @@ def build_lut(store, method: str, granularity: str, space: str | None = None, pr
         entries, base, info = fitted_entries(store, granularity, iso_table, space, groups=groups, progress=progress)
     else:
         raise BadInput(f"--method: expected isolated, context or fitted, got {method!r}")
-    return _store_lut(store, granularity, method, used, base, entries, info)
+    return _store_lut(store, granularity, method, used, base, entries, info,
+                      _anchors(store, method, space, entries, anchors))
 
 
-def _store_lut(store, granularity, method, spaces, base, entries, info) -> dict:
+def _anchors(store, method, space, entries, k: int | None = None) -> dict | None:
+    """The anchors a table keeps (anchors.py): some training networks, or for isolated tables some ops."""
+    if k == 0:
+        return None
+    if method == "isolated":
+        return op_anchors(store, list(entries), k or ANCHOR_OPS)
+    return arch_anchors(store, [key for key, _, _ in _train_archs(store, space)], k or ANCHOR_ARCHS)
+
+
+def _store_lut(store, granularity, method, spaces, base, entries, info, anchors=None) -> dict:
     """The latbench-lut/1 dict of a table built from `store` (its device fingerprint, the build info)."""
     fp = store.fingerprint
     # a fitted table is trusted inside the latency range of the networks it was fitted on (LatencyTable)
     extra = {"fit_range_ms": info.pop("fit_range_ms")} if "fit_range_ms" in info else {}
+    if anchors:
+        extra["anchors"] = anchors
     return make_lut(device=fp, runtime=fp.get("runtime", ""), batch=fp.get("batch", 1), granularity=granularity,
                     method=method, spaces=spaces, base_ms=base, entries=entries, fingerprint_id=store.fp,
                     provenance_info=provenance(store=str(store.path), build=info), **extra)
 
 
-def _build_toward_table(store, method, granularity, space, prior, groups, progress, table) -> dict:
+def _build_toward_table(store, method, granularity, space, prior, groups, progress, table, anchors=None) -> dict:
     """A fitted table from this store's whole networks toward an existing table (`--prior-lut`)."""
     src = table.source
     if method != "fitted":
@@ -244,4 +267,5 @@ def _build_toward_table(store, method, granularity, space, prior, groups, progre
     info["prior_lut"] = {"source": src, "method": table.data["method"], "base_ms": table.base_ms,
                          "device": table.data["device"], "created": table.data["provenance"].get("created")}
     spaces = sorted(set(table.data["spaces"]) | set(_arch_spaces(store, space)))
-    return _store_lut(store, granularity, method, spaces, base, entries, info)
+    return _store_lut(store, granularity, method, spaces, base, entries, info,
+                      _anchors(store, method, space, entries, anchors))

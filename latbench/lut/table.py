@@ -223,7 +223,7 @@ class LatencyTable:
 
 # ---------------------------------------------------------------------- validation / writing
 # Fields a table may carry besides _REQUIRED: what the builders and importers write (`make_lut`).
-_OPTIONAL = ("units", "fingerprint_id", "fit_range_ms")
+_OPTIONAL = ("units", "fingerprint_id", "fit_range_ms", "anchors")
 # base_ms of these methods is the intercept of a fit (context scaling, fitted least squares, TuNAS's
 # linear model normalised so every entry is ≥ 0): negative values are legitimate there. An isolated
 # table's base_ms is a measured overhead, never below 0.
@@ -275,6 +275,9 @@ def validate_lut(obj, source: str) -> None:
         r = obj["fit_range_ms"]
         if not (isinstance(r, list) and len(r) == 2 and all(_is_finite(v) for v in r) and 0 <= r[0] <= r[1]):
             raise BadInput(f"{source}: fit_range_ms: must be [low, high] in ms with 0 ≤ low ≤ high")
+    from .anchors import validate_anchors
+
+    validate_anchors(obj, source)
 
 
 def _is_number(v) -> bool:

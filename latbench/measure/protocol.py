@@ -7,16 +7,23 @@ timed runs) stored with the conditions read before and after it. A round times a
 `runs` runs and, for fast items, enough to last `min_round_s` (sized from the item's previous
 round, or, for its first round on devices that support it, from the speed of the warm-up).
 Items whose robust CV is above `max_cv` after the planned rounds get up to `extra_rounds` more.
+
+With `precision` (percent), a fixed count of rounds is a minimum, not the plan: items whose level
+is not yet known to ±`precision` % (95 % CI from their round medians, stats.level_ci_pct) get
+more rounds, interleaved and reshuffled as before, until each meets it, reaches `max_rounds`, or
+the run has spent `budget_s` seconds — precision in place of counts, as pyperf and Google
+Benchmark report their uncertainty.
 """
 from __future__ import annotations
 
 import math
 import random
 import sys
+import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-from ..stats import summarize
+from ..stats import level_ci_pct, summarize
 
 
 @dataclass
@@ -29,6 +36,9 @@ class Protocol:
     max_cv: float = 5.0  # % robust CV above which an item is re-measured
     extra_rounds: int = 2
     seed: int = 0
+    precision: float | None = None  # % half-width of the 95 % CI of each item's level to reach (None: fixed rounds)
+    budget_s: float | None = None  # with precision: no new round starts after the run has taken this long
+    max_rounds: int = 30  # with precision: rounds per item at most
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -93,6 +103,7 @@ def run_items(device, items: list, store, protocol: Protocol, progress: bool = T
     """Measure `items` into `store` until each has `protocol.rounds` rounds (resuming what is there)."""
     from tqdm import tqdm
 
+    started = time.monotonic()
     for it in items:
         store.register(it.key, it.kind, it.meta)
     done = store.rounds_done()
@@ -135,8 +146,41 @@ def run_items(device, items: list, store, protocol: Protocol, progress: bool = T
             for it in noisy:
                 do(it)
                 bar.update(1)
+        if protocol.precision:
+            _until_precise(items, store, protocol, rng, done, do, bar, desc, started)
     finally:
         bar.close()
+
+
+def imprecise(items: list, store, protocol: Protocol, done: dict) -> list:
+    """Items whose level is not yet known to ±protocol.precision % and that may take another round."""
+    out = []
+    for it in items:
+        if done.get(it.key, 0) >= protocol.max_rounds:
+            continue
+        ci = level_ci_pct(store.round_medians(it.key))
+        if ci is None or ci > protocol.precision:
+            out.append(it)
+    return out
+
+
+def _until_precise(items, store, protocol, rng, done, do, bar, desc, started) -> None:
+    """Adaptive rounds (see the module docstring): one round per imprecise item per pass, shuffled."""
+    def spent():
+        return protocol.budget_s is not None and time.monotonic() - started >= protocol.budget_s
+
+    while not spent():
+        todo = imprecise(items, store, protocol, done)
+        if not todo:
+            return
+        rng.shuffle(todo)
+        bar.total += len(todo)
+        bar.set_description(f"{desc} (±{protocol.precision:g} %: {len(todo)} items need more rounds)")
+        for it in todo:
+            if spent():
+                return
+            do(it)
+            bar.update(1)
 
 
 def shard(items: list, index: int, count: int) -> list:

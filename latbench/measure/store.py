@@ -14,7 +14,7 @@ from pathlib import Path
 from ..devices.base import Sample, fingerprint_id
 from ..errors import BadInput
 from ..fileio import short
-from ..stats import summarize
+from ..stats import level_ci_pct, summarize
 from .store_file import WriterLock, open_store_db
 
 SCHEMA = """
@@ -173,12 +173,15 @@ class ProfileStore:
         return {k: {"kind": t, **self._json(m, f"item {short(k)}")} for k, t, m in self.db.execute(q, args)}
 
     def results(self, kind: str | None = None) -> dict:
-        """{key: stats (ms, mad, p10, p90, cv, n) + item meta} for items with at least one round."""
+        """{key: stats (ms, mad, p10, p90, cv, n) + rounds and ci95_pct (the 95 % CI half-width of its
+        level from its round medians, stats.level_ci_pct; None with one round) + item meta} for items
+        with at least one round."""
         out = {}
         for key, meta in self.items(kind).items():
             xs, ws = self.samples(key)
             if xs:
-                out[key] = {**summarize(xs, ws), **meta}
+                medians = self.round_medians(key)
+                out[key] = {**summarize(xs, ws), "rounds": len(medians), "ci95_pct": level_ci_pct(medians), **meta}
         return out
 
     def node_profiles(self, key: str) -> list:
