@@ -67,21 +67,25 @@ def make_config(algo: str, **options):
 
 
 def run_search(cfg, write: bool = True) -> dict:
-    """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result."""
+    """Prepare the context, run the algorithm, write result.json + timing.json + plot (rank 0), then
+    delete the search's checkpoints (search.checkpoint); return the result."""
     from .context import prepare
 
     check_algorithm(cfg.algo)
     ctx = prepare(cfg)
     runner = get_runner(cfg.algo)
+    from . import checkpoint
     from .distributed import barrier, shutdown
 
     try:
         result = runner(ctx)
+        checkpoint.write_final_digest(result, ctx.dist)
         if write and ctx.dist.is_main:
             from .results import write_results
 
             result["files"] = write_results(cfg.out, result)
-        barrier(ctx.dist)  # ranks leave together: tearing gloo down while a peer still works aborts it
+        checkpoint.remove(cfg.out, ctx.dist)  # also a barrier: ranks leave together (gloo aborts otherwise)
+        barrier(ctx.dist)
         return result
     finally:
         shutdown(ctx.dist)
