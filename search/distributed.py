@@ -135,7 +135,7 @@ def check_batch(batch: int, shard: int, total: int, info: DistInfo, what: str) -
     if batch > shard:
         raise BadInput(f"--batch-size: a {what} batch of {batch} per process needs at least {batch} examples per "
                        f"process, but the {what} split has {total} = {shard} per process over {info.world} "
-                       f"process(es); use a smaller batch (or --rl-batch-multiplier) or more data")
+                       f"process(es); use a smaller --batch-size, more data or another --holdout")
 
 
 class BatchStream:
