@@ -108,7 +108,7 @@ def _hash_state(state, h) -> None:
     if isinstance(state, torch.Tensor):
         t = state.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(state, dict):
         for k in sorted(state, key=str):
             h.update(repr(k).encode())
