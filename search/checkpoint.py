@@ -168,9 +168,11 @@ class Checkpointer:
                           if want["config"].get(k) != have["config"].get(k))
             if want["world_size"] != have["world_size"]:
                 diff.append("world size")
-            shown = ", ".join(f"{k} ({have['config'].get(k, have['world_size'] if k == 'world size' else None)!r} "
-                              f"there, {want['config'].get(k, want['world_size'] if k == 'world size' else None)!r} now)"
-                              for k in diff[:4])
+
+            def value(fp, k):
+                return fp["world_size"] if k == "world size" else fp["config"].get(k)
+
+            shown = ", ".join(f"{k} ({value(have, k)!r} there, {value(want, k)!r} now)" for k in diff[:4])
             raise BadInput(f"{path}: written by a search with other options: {shown}; use another --out or delete "
                            f"{self.folder} to start over")
         for group in ("shared", "per_rank"):

@@ -35,7 +35,7 @@ class SearchConfig:
     data: str | None = None  # None: built-in digits proxy task
     valid_data: str | None = None  # image folder: a separate held-out folder (same classes)
     holdout: float | None = None  # held-out split of the training data: fraction (default 0.2) or image count
-    workers: int = 4  # DataLoader workers per process for streamed image folders
+    workers: int | None = None  # DataLoader workers per process for streamed image folders; None: min(4, cores)
     # proxy task / supernet
     width: float = 0.25  # proxy width multiplier on every channel count
     min_channels: int = 8  # no proxy layer narrower than this
@@ -92,7 +92,7 @@ class SearchConfig:
             positive("epochs", self.epochs)
         if self.lr_scaling not in LR_SCALINGS:
             raise BadInput(f"--lr-scaling: expected one of {', '.join(LR_SCALINGS)}, got {self.lr_scaling!r}")
-        if self.workers < 0:
+        if self.workers is not None and self.workers < 0:
             raise BadInput(f"--workers: must be 0 or more, got {self.workers}")
         if self.checkpoint_every < 0:
             raise BadInput(f"--checkpoint-every: must be 0 (off) or more, got {self.checkpoint_every}")

@@ -61,8 +61,10 @@ def prepare(cfg: SearchConfig) -> SearchContext:
     lm, lut = load_latency_model(space, cfg.lut)
     from .data import load_proxy_data
 
-    data = load_proxy_data(cfg.data, cfg.resolution, holdout=cfg.holdout, valid=cfg.valid_data,
-                           workers=cfg.workers)
+    import os
+
+    workers = cfg.workers if cfg.workers is not None else min(4, len(os.sched_getaffinity(0)))
+    data = load_proxy_data(cfg.data, cfg.resolution, holdout=cfg.holdout, valid=cfg.valid_data, workers=workers)
     import torch
 
     from .distributed import init_distributed

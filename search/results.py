@@ -58,7 +58,8 @@ def split_timing(result: dict) -> tuple[dict, dict]:
 def write_results(out_dir, result: dict) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"result": str(out / "result.json"), "timing": str(out / "timing.json"), "plot": str(out / "trajectory.png")}
+    files = {"result": str(out / "result.json"), "timing": str(out / "timing.json"),
+             "plot": str(out / "trajectory.png")}
     plot_trajectory(result, out / "trajectory.png")
     clean, timing = split_timing(result)
     atomic_write_text(out / "timing.json", json.dumps(timing, indent=1) + "\n")

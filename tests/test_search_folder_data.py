@@ -101,7 +101,7 @@ def test_holdout_count_and_validation_folder(tmp_path):
     d = load_proxy_data(root, 8, valid=valid)
     assert d.size("train") == 36 and d.size("valid") == 12 and d.describe()["valid_source"] == str(valid)
     (valid / "class2").rename(valid / "other")
-    with pytest.raises(BadInput, match=r"--valid-data: .* class subfolders differ .* \(missing: class2; extra: other\)"):
+    with pytest.raises(BadInput, match=r"--valid-data: .* subfolders differ .* \(missing: class2; extra: other\)"):
         load_proxy_data(root, 8, valid=valid)
 
 

@@ -30,7 +30,8 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               "(controller / architecture) steps [default: a fixed split of --data, see --holdout].")
 @click.option("--holdout", type=float, default=None, help="Held-out split of the training data: a fraction "
               "(per class) or a number of images (TuNAS on ImageNet: 50046) [default: 0.2].")
-@click.option("--workers", type=int, default=None, help="DataLoader workers per process for image folders [default: 4].")
+@click.option("--workers", type=int, default=None,
+              help="DataLoader workers per process for image folders [default: min(4, CPU cores)].")
 @click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
 @click.option("--beta", type=float, default=None, help="Reward cost exponent [default: -0.10 absolute, -0.07 soft/hard].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
