@@ -6,8 +6,12 @@ Sources (`load_proxy_data(path)`):
   split (seed 0, stratified), normalised with the training mean/std.
 - `.npz`: arrays `x` (N,H,W / N,H,W,C / N,C,H,W) and `y` (N,) integer labels, optionally
   `x_valid`, `y_valid`; without them the same fixed 80/20 split is made.
-- a folder with one subfolder per class holding images (.png/.jpg/.jpeg/.bmp via PIL when it is
-  installed, .png via matplotlib otherwise, and .npy arrays); classes are the sorted subfolder names.
+- a folder with one subfolder per class holding images (ImageNet layout): streamed from disk by
+  DataLoader workers with the standard train / eval transforms (search.folder_data), never all in RAM.
+The held-out split (the controller's / architecture steps' data) is the given validation data
+(`x_valid`/`y_valid`, `--valid-data FOLDER`) or a fixed split of the training data (seed 0, the same
+for every search): `holdout` a fraction (stratified per class; default 20 %) or a count of images
+(uniform; TuNAS holds out 50,046 ImageNet training images).
 Anything malformed raises latbench.errors.BadInput with one line naming the path and the problem.
 """
 from __future__ import annotations
@@ -19,9 +23,8 @@ import numpy as np
 
 from latbench.errors import BadInput
 
-VALID_FRACTION = 0.2
-SPLIT_SEED = 0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".npy")
+from .splits import check_holdout, holdout_split
+
 
 
 @dataclass
@@ -39,31 +42,58 @@ class ProxyData:
     def in_channels(self) -> int:
         return int(self.x_train.shape[1])
 
+    split_info: dict | None = None
+
     def describe(self) -> dict:
         return {"source": self.source, "train": int(len(self.y_train)), "valid": int(len(self.y_valid)),
-                "classes": self.num_classes, "shape": list(self.x_train.shape[1:])}
+                "classes": self.num_classes, "shape": list(self.x_train.shape[1:]), **(self.split_info or {})}
+
+    def size(self, split: str) -> int:
+        return int(len(self.y_train if split == "train" else self.y_valid))
+
+    def stream(self, split: str, batch: int, info, seed: int = 0, what: str | None = None):
+        """Endless shuffled batches of this process's shard of `split` ("train" / "valid")."""
+        from .distributed import BatchStream
+
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_valid, self.y_valid)
+        return BatchStream(x, y, batch, info, seed=seed, what=what or ("training" if split == "train" else "held-out"))
+
+    def eval_batches(self, split: str, info, batch: int = 512):
+        """This process's share (every world-th example) of `split`, in batches on the device."""
+        import torch
+
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_valid, self.y_valid)
+        x, y = torch.as_tensor(x)[info.rank::info.world], torch.as_tensor(y)[info.rank::info.world]
+        for lo in range(0, len(y), batch):
+            yield x[lo:lo + batch].to(info.device), y[lo:lo + batch].to(info.device)
 
 
-def load_proxy_data(path=None, resolution: int = 32) -> ProxyData:
-    """The proxy task at `resolution` from `path` (None: built-in digits)."""
+def load_proxy_data(path=None, resolution: int = 32, holdout=None, valid=None, workers: int = 0):
+    """The proxy task at `resolution` from `path` (None: built-in digits): a ProxyData (in memory) or,
+    for an image folder, a search.folder_data.FolderData (streamed by `workers` DataLoader workers)."""
+    if valid is not None and (path is None or not Path(path).is_dir()):
+        raise BadInput("--valid-data: a validation folder goes with an image-folder --data (.npz files carry "
+                       "x_valid / y_valid)")
+    check_holdout(holdout)
     if path is None:
         from sklearn.datasets import load_digits
 
         d = load_digits()
         x = d.images.astype(np.float32)[:, None] / 16.0
-        return _finish(x, d.target, None, None, resolution, "sklearn digits (built-in)", rgb=True)
+        return _finish(x, d.target, None, None, resolution, "sklearn digits (built-in)", rgb=True, holdout=holdout)
     p = Path(path)
     if not p.exists():
         raise BadInput(f"--data: {path}: no such file or folder")
     if p.is_dir():
-        x, y = _read_folder(p)
-        return _finish(x, y, None, None, resolution, str(p))
+        from .folder_data import load_folder
+
+        return load_folder(p, resolution, holdout, valid, workers)
     if p.suffix != ".npz":
         raise BadInput(f"--data: {path}: expected a .npz file or an image folder")
-    return _read_npz(p, resolution)
+    return _read_npz(p, resolution, holdout)
 
 
-def _read_npz(p: Path, resolution: int) -> ProxyData:
+def _read_npz(p: Path, resolution: int, holdout=None) -> ProxyData:
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -82,7 +112,9 @@ def _read_npz(p: Path, resolution: int) -> ProxyData:
         yv = _labels(arrays["y_valid"], len(xv), f"{p}: y_valid")
         if xv.shape[1:] != x.shape[1:]:
             raise BadInput(f"--data: {p}: x_valid images {xv.shape[1:]} differ from x images {x.shape[1:]}")
-    return _finish(x, y, xv, yv, resolution, str(p))
+        if holdout is not None:
+            raise BadInput(f"--holdout: {p} has its own x_valid / y_valid")
+    return _finish(x, y, xv, yv, resolution, str(p), holdout=holdout)
 
 
 def _as_nchw(a: np.ndarray, where: str) -> np.ndarray:
@@ -117,77 +149,6 @@ def _labels(y: np.ndarray, n: int, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _read_folder(p: Path):
-    classes = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(classes) < 2:
-        raise BadInput(f"--data: {p}: an image folder needs at least 2 class subfolders, found {len(classes)}")
-    xs, ys, shape = [], [], None
-    for label, d in enumerate(classes):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise BadInput(f"--data: {d}: no images ({', '.join(IMAGE_SUFFIXES)})")
-        for f in files:
-            img = _read_image(f)
-            if shape is None:
-                shape = img.shape
-            elif img.shape != shape:
-                raise BadInput(f"--data: {f}: image shape {img.shape} differs from {shape} (first image)")
-            xs.append(img)
-            ys.append(label)
-    return np.stack(xs), np.array(ys, dtype=np.int64)
-
-
-def _read_image(f: Path) -> np.ndarray:
-    """One image as (C, H, W) float32 in [0, 1] (npy: as stored)."""
-    try:
-        if f.suffix.lower() == ".npy":
-            a = np.load(f, allow_pickle=False).astype(np.float32)
-        else:
-            a = _read_bitmap(f)
-    except BadInput:
-        raise
-    except Exception as exc:
-        raise BadInput(f"--data: {f}: cannot read image ({type(exc).__name__}: {exc})") from None
-    if a.ndim == 2:
-        a = a[None]
-    elif a.ndim == 3:
-        a = a.transpose(2, 0, 1) if a.shape[-1] in (1, 3, 4) else a
-    else:
-        raise BadInput(f"--data: {f}: expected a 2-D or 3-D image, got shape {a.shape}")
-    if a.shape[0] == 4:
-        a = a[:3]  # drop alpha
-    return a
-
-
-def _read_bitmap(f: Path) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError:
-        if f.suffix.lower() != ".png":
-            raise BadInput(f"--data: {f}: reading {f.suffix} needs Pillow (pip install pillow); use .png or .npy") from None
-        import matplotlib.image as mpimg
-
-        return np.asarray(mpimg.imread(f), dtype=np.float32)  # png -> floats in [0, 1]
-    with Image.open(f) as im:
-        a = np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im, dtype=np.float32)
-    return a / 255.0
-
-
-def _split(n: int, y: np.ndarray):
-    """Fixed stratified split: the same for every search (seed SPLIT_SEED)."""
-    rng = np.random.default_rng(SPLIT_SEED)
-    valid = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        rng.shuffle(idx)
-        valid.extend(idx[: max(1, int(round(len(idx) * VALID_FRACTION)))] if len(idx) > 1 else [])
-    valid = np.sort(np.array(valid, dtype=np.int64))
-    train = np.setdiff1d(np.arange(n), valid)
-    if len(train) == 0 or len(valid) == 0:
-        raise BadInput("--data: too few images to split into train and valid")
-    return train, valid
-
-
 def _resize(x: np.ndarray, resolution: int) -> np.ndarray:
     if x.shape[2] == resolution and x.shape[3] == resolution:
         return x
@@ -201,9 +162,10 @@ def _resize(x: np.ndarray, resolution: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _finish(x, y, xv, yv, resolution, source, rgb=False) -> ProxyData:
+def _finish(x, y, xv, yv, resolution, source, rgb=False, holdout=None) -> ProxyData:
+    info = None
     if xv is None:
-        tr, va = _split(len(x), y)
+        tr, va, info = holdout_split(y, holdout)
         x, y, xv, yv = x[tr], y[tr], x[va], y[va]
     num_classes = int(max(y.max(), yv.max())) + 1
     if num_classes < 2:
@@ -215,4 +177,4 @@ def _finish(x, y, xv, yv, resolution, source, rgb=False) -> ProxyData:
     std = x.std(axis=(0, 2, 3), keepdims=True) + 1e-6
     x, xv = (x - mean) / std, (xv - mean) / std
     return ProxyData(np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64),
-                     np.ascontiguousarray(xv, dtype=np.float32), yv.astype(np.int64), num_classes, source)
+                     np.ascontiguousarray(xv, dtype=np.float32), yv.astype(np.int64), num_classes, source, info)

@@ -71,7 +71,8 @@ def make_config(algo: str, **options):
 
 
 def run_search(cfg, write: bool = True) -> dict:
-    """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result."""
+    """Prepare the context, run the algorithm, write result.json + timing.json + plot (rank 0), then
+    delete the search's checkpoints (search.checkpoint); return the result."""
     from .context import prepare
 
     check_algorithm(cfg.algo)
@@ -80,15 +81,18 @@ def run_search(cfg, write: bool = True) -> dict:
     # defines prepare_context(cfg) next to its runner
     own = getattr(importlib.import_module(runner.__module__), "prepare_context", None)
     ctx = (own or prepare)(cfg)
+    from . import checkpoint
     from .distributed import barrier, shutdown
 
     try:
         result = runner(ctx)
+        checkpoint.write_final_digest(result, ctx.dist)
         if write and ctx.dist.is_main:
             from .results import write_results
 
             result["files"] = write_results(cfg.out, result, _load(ALGORITHMS[cfg.algo].plot))
-        barrier(ctx.dist)  # ranks leave together: tearing gloo down while a peer still works aborts it
+        checkpoint.remove(cfg.out, ctx.dist)  # also a barrier: ranks leave together (gloo aborts otherwise)
+        barrier(ctx.dist)
         return result
     finally:
         shutdown(ctx.dist)

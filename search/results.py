@@ -1,6 +1,10 @@
-"""Search outputs: `result.json` (format latbench-search-result/1) and `trajectory.png`.
+"""Search outputs: `result.json` (format latbench-search-result/1), `timing.json` and `trajectory.png`.
 
-Both are written atomically (temp file in the same folder + rename), by rank 0 only.
+All are written atomically (temp file in the same folder + rename), by rank 0 only. result.json is
+a pure function of the options (on a CPU, where torch is deterministic): the wall-clock fields a
+runner reports (`wall_s`, each trajectory step's `time_s`) go to timing.json instead, so a search
+killed and resumed from its checkpoint ends with a byte-identical result.json. The result dict a
+runner returns (and the CLI prints) keeps them.
 """
 from __future__ import annotations
 
@@ -28,17 +32,39 @@ def base_result(ctx, algo: str, arch, wall_s: float, indices=None) -> dict:
     return {"format": FORMAT, "algo": algo, "space": space.name, "lut": ctx.lut, "target_ms": cfg.target_ms,
             "latency_ms": lat, "relative_error": abs(lat / cfg.target_ms - 1.0),
             "indices": None if indices is None else format_indices(indices), "arch": arch.to_dict(),
-            "seed": cfg.seed, "steps": cfg.steps, "world_size": ctx.dist.world, "wall_s": wall_s,
-            "data": ctx.data.describe()}
+            "seed": cfg.seed, "steps": cfg.steps, "epochs": cfg.epochs, "world_size": ctx.dist.world, "wall_s": wall_s,
+            "data": ctx.data.describe(), "learning_rates": ctx.learning_rates}
+
+
+WALL_CLOCK = ("wall_s",)  # top-level fields that hold wall-clock time
+STEP_WALL_CLOCK = ("time_s",)  # the same in trajectory entries
+
+
+def split_timing(result: dict) -> tuple[dict, dict]:
+    """(result without wall-clock fields, timing.json's content)."""
+    clean = {k: v for k, v in result.items() if k not in WALL_CLOCK}
+    timing = {k: result[k] for k in WALL_CLOCK if k in result}
+    traj = result.get("trajectory")
+    if traj:
+        clean["trajectory"] = [{k: v for k, v in t.items() if k not in STEP_WALL_CLOCK} for t in traj]
+        timing["steps"] = [{"step": t.get("step"), **{k: t[k] for k in STEP_WALL_CLOCK if k in t}} for t in traj]
+    for k in ("resumed_at_step",):
+        if k in result:
+            clean.pop(k)
+            timing[k] = result[k]
+    return clean, timing
 
 
 def write_results(out_dir, result: dict, plot=None) -> dict:
     """result.json + trajectory.png; `plot(result, path)` draws the latter (default: plot_trajectory)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"result": str(out / "result.json"), "plot": str(out / "trajectory.png")}
+    files = {"result": str(out / "result.json"), "timing": str(out / "timing.json"),
+             "plot": str(out / "trajectory.png")}
     (plot or plot_trajectory)(result, out / "trajectory.png")
-    atomic_write_text(out / "result.json", json.dumps({**result, "files": files}, indent=1) + "\n")
+    clean, timing = split_timing(result)
+    atomic_write_text(out / "timing.json", json.dumps(timing, indent=1) + "\n")
+    atomic_write_text(out / "result.json", json.dumps({**clean, "files": files}, indent=1) + "\n")
     return files
 
 

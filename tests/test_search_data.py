@@ -8,7 +8,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latbench.errors import BadInput  # noqa: E402
+import torch  # noqa: E402
+
 from search.data import load_proxy_data  # noqa: E402
+from search.distributed import DistInfo  # noqa: E402
 
 
 def test_builtin_digits_fixed_split():
@@ -42,9 +45,42 @@ def test_image_folder(tmp_path):
         for i in range(5):
             mpimg.imsave(tmp_path / c / f"{i}.png", rng.random((8, 8, 3)))
         np.save(tmp_path / c / "extra.npy", rng.random((8, 8, 3)).astype(np.float32))
-    d = load_proxy_data(tmp_path, 16)
-    assert d.num_classes == 2 and len(d.y_train) + len(d.y_valid) == 12
-    assert d.x_train.shape[1:] == (3, 16, 16)
+    d = load_proxy_data(tmp_path, 16)  # streamed (search.folder_data); tests/test_search_folder_data.py
+    assert d.num_classes == 2 and d.size("train") + d.size("valid") == 12
+    x, y = next(d.eval_batches("train", DistInfo()))
+    assert x.shape[1:] == (3, 16, 16) and set(y.tolist()) <= {0, 1}
+
+
+def test_holdout_fraction_count_and_errors(tmp_path):
+    d = load_proxy_data(None, 16, holdout=0.5)
+    assert abs(d.size("valid") - 1797 / 2) < 10 and d.describe()["holdout"] == 0.5
+    d = load_proxy_data(None, 16, holdout=100)
+    assert d.size("valid") == 100 and d.size("train") == 1697
+    np.testing.assert_array_equal(d.y_valid, load_proxy_data(None, 8, holdout=100).y_valid)  # fixed split
+    for bad in (0, 1.5, -3, 1797):
+        with pytest.raises(BadInput, match="--holdout"):
+            load_proxy_data(None, 16, holdout=bad)
+    with pytest.raises(BadInput, match="--valid-data"):
+        load_proxy_data(None, 16, valid=tmp_path)
+
+
+def test_a_batch_larger_than_the_shard_is_an_error_naming_the_sizes():
+    d = load_proxy_data(None, 8)  # 359 held-out images: 180 per process over 2 (the last padded)
+    d.stream("valid", 180, DistInfo(world=2, rank=1))
+    with pytest.raises(BadInput, match="held-out batch of 256 per process .* has 359 = 180 per process over 2"):
+        d.stream("valid", 256, DistInfo(world=2, rank=1))
+
+
+def test_in_memory_stream_resumes_from_its_state():
+    d = load_proxy_data(None, 8)
+    s = d.stream("train", 500, DistInfo(), seed=3)  # 1437 training images: batches cross epochs
+    for _ in range(4):
+        s.next()
+    again = d.stream("train", 500, DistInfo(), seed=3)
+    again.load_state_dict(s.state_dict())
+    for _ in range(3):
+        a, b = s.next(), again.next()
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
 @pytest.mark.parametrize("case, match", [

@@ -20,16 +20,24 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               help="Search space (`latbench spaces`) [default: proxylessnas; tfnas: tfnas; netadaptv2: netadaptv2].")
 @click.option("--lut", default=None, help="LUT file or shipped table name [default: the space's shipped table, e.g. pixel1-tunas-SPACE].")
 @click.option("--steps", type=int, default=None, help="Search steps (weight + RL update pairs) [default: 800].")
+@click.option("--epochs", type=float, default=None,
+              help="Budget in passes over the training split by all processes (instead of --steps).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default="latbench-search", show_default=True, help="Folder for result.json and trajectory.png.")
 @click.option("--data", default=None, help="Proxy task: .npz (x, y[, x_valid, y_valid]) or a class-per-subfolder "
-              "image folder [default: built-in digits].")
+              "image folder (ImageNet layout; streamed by --workers DataLoader workers) [default: built-in digits].")
+@click.option("--valid-data", default=None, help="Image folder with the same classes as --data for the held-out "
+              "(controller / architecture) steps [default: a fixed split of --data, see --holdout].")
+@click.option("--holdout", type=float, default=None, help="Held-out split of the training data: a fraction "
+              "(per class) or a number of images (TuNAS on ImageNet: 50046) [default: 0.2].")
+@click.option("--workers", type=int, default=None,
+              help="DataLoader workers per process for image folders [default: min(4, CPU cores)].")
 @click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
 @click.option("--beta", type=float, default=None, help="Reward cost exponent [default: -0.10 absolute, -0.07 soft/hard].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
 @click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
 @click.option("--resolution", type=int, default=None, help="Proxy input resolution [default: 32].")
-@click.option("--rl-lr", type=float, default=None, help="Base RL learning rate [default: see README].")
+@click.option("--rl-lr", type=float, default=None, help="Base RL learning rate per 256 held-out images of global batch [default: see README].")
 @click.option("--rl-samples", type=int, default=None,
               help="TuNAS: archs per step and process, each on 1/K of the batch (emulates K shards) [default: 1].")
 @click.option("--latency-samples", type=int, default=None,
@@ -40,7 +48,14 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--refine/--no-refine", default=None,
               help="TuNAS: optional final latency refinement of the argmax (see search/README.md) [default: off: final arch = argmax].")
 @click.option("--weight-lr", type=float, default=None,
-              help="Peak learning rate of the shared weights [default: 0.1; tfnas 0.025].")
+              help="Peak SGD learning rate of the shared weights per 256 images of global batch [default: 0.4].")
+@click.option("--lr-scaling", default=None, help="linear: learning rates x global batch / 256 (recorded in "
+              "result.json); none: as given [default: linear].")
+@click.option("--amp", is_flag=True, default=None, help="bf16 autocast (for CUDA).")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="NHWC memory format [default: on CUDA only].")
+@click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints in OUT/checkpoint; "
+              "re-running the same command resumes from the newest (0: none) [default: 200].")
 @click.option("--lambda-lat", type=float, default=None, help="TF-NAS: latency weight λ in CE + λ|LAT/T − 1| [default: 0.1].")
 @click.option("--temperature", type=float, default=None, help="TF-NAS: initial Gumbel-softmax temperature [default: 5.0].")
 @click.option("--temperature-decay", type=float, default=None, help="TF-NAS: temperature factor per epoch [default: 0.96].")
@@ -68,16 +83,19 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, beta, batch_size, width, resolution,
-           rl_lr, rl_samples, latency_samples, candidates, remat, refine, weight_lr, lambda_lat, temperature,
-           temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every, latency_weights, preset, metric, samples,
-           layers, initial_reduction, decay, scd, ordered_dropout, full_fraction, threads, quiet, as_json):
+def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, valid_data, holdout, workers, reward, beta,
+           batch_size, width, resolution, rl_lr, rl_samples, latency_samples, candidates, remat, refine, weight_lr,
+           lr_scaling, amp, channels_last, checkpoint_every, lambda_lat, temperature, temperature_decay, arch_lr,
+           arch_every, epoch_steps, elastic_every, latency_weights, preset, metric, samples, layers, initial_reduction,
+           decay, scd, ordered_dropout, full_fraction, threads, quiet, as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
     Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
     digits) while the controller learns where to spend latency; writes OUT/result.json (final
     arch, indices, latencies, per-step trajectory) and OUT/trajectory.png. Under
-    `torchrun --nproc_per_node N -m latbench search ...` the supernet trains with DDP.
+    `torchrun --nproc-per-node N -m latbench search ...` the supernet trains with DDP (several
+    nodes: `--nnodes M --rdzv-backend c10d --rdzv-endpoint HOST:PORT`, see search/README.md). A
+    killed search re-run with the same command resumes from OUT/checkpoint.
 
     \b
     Example:
@@ -89,7 +107,9 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, reward, bet
 
     cfg = make_config(algo, target_ms=target_ms, space=space_name, lut=lut, seed=seed, out=out, data=data,
                       remat=remat, progress=not quiet, steps=steps, batch_size=batch_size, width=width,
-                      resolution=resolution, threads=threads, weight_lr=weight_lr,
+                      resolution=resolution, threads=threads, epochs=epochs, valid_data=valid_data, holdout=holdout,
+                      workers=workers, weight_lr=weight_lr, lr_scaling=lr_scaling, amp=amp,
+                      channels_last=channels_last, checkpoint_every=checkpoint_every,
                       # algorithm-specific: an error when the chosen algorithm has no such option
                       reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
                       candidates=candidates, refine=refine, lambda_lat=lambda_lat, temperature=temperature,

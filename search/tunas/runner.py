@@ -22,6 +22,9 @@ trained in step 2, never the one rewarded in step 3 (the reference code notes th
 separation is needed once filter warmup outlasts the RL delay).
 Final arch = argmax per decision; reported with the sampled-average latency (mean over the
 last 10% of steps) and the expected latency under the final policy.
+Under torchrun every rank holds the same controller: the baseline's reward and the policy
+gradient are averaged over ranks (on the device: search.distributed), the supernet's gradients by
+DDP. State is checkpointed through search.checkpoint and a re-run of the same command resumes.
 """
 from __future__ import annotations
 
@@ -30,11 +33,12 @@ import time
 import numpy as np
 import torch
 
-from ..distributed import BatchStream, all_reduce_mean, wrap
+from ..checkpoint import Checkpointer
+from ..distributed import reduce_floats, reduce_mean_, wrap
 from ..progress import progress_bar
 from ..results import base_result
 from ..schedules import weight_learning_rate
-from ..training import batch_accuracy, evaluate, make_weight_optimizer, train_step
+from ..training import batch_accuracy, evaluate_split, make_weight_optimizer, train_step
 from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
 from .rewards import absolute_reward, reward_function
 from .schedules import rl_learning_rate, warmup_probability
@@ -47,7 +51,7 @@ def build_supernet(ctx, seed: int) -> Supernet:
     net = Supernet(ctx.space, ctx.data.num_classes, ctx.data.in_channels, width=cfg.width,
                    min_channels=cfg.min_channels, resolution=cfg.resolution,
                    min_feature_map=cfg.min_feature_map, remat=cfg.remat)
-    return net.to(ctx.dist.device)
+    return ctx.place(net)
 
 
 def run_tunas(ctx) -> dict:
@@ -56,7 +60,9 @@ def run_tunas(ctx) -> dict:
     net = build_supernet(ctx, cfg.seed)
     planner = net.planner
     model = wrap(net, dist)
-    w_opt = make_weight_optimizer(model, cfg)
+    weight_lr = ctx.weight_lr
+    rl_lr_base = ctx.scaled_lr("controller", cfg.rl_lr, cfg.rl_batch_size)
+    w_opt = make_weight_optimizer(model, cfg, weight_lr)
     policy = CategoricalPolicy(space.sizes, planner.parents())
     rl_opt = make_rl_optimizer(policy)
     baseline = EMABaseline(cfg.baseline_momentum)
@@ -64,13 +70,20 @@ def run_tunas(ctx) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 1)
     lat_gen = torch.Generator().manual_seed(cfg.seed * 1000 + dist.rank + 13)
     coins = np.random.default_rng(cfg.seed * 1000 + dist.rank + 7)
-    train = BatchStream(ctx.data.x_train, ctx.data.y_train, cfg.batch_size, dist, seed=cfg.seed)
-    valid = BatchStream(ctx.data.x_valid, ctx.data.y_valid, cfg.rl_batch_size, dist, seed=cfg.seed + 1)
+    train = ctx.stream("train", cfg.batch_size, seed=cfg.seed)
+    valid = ctx.stream("valid", cfg.rl_batch_size, seed=cfg.seed + 1)
     op_dec, filter_dec = np.array(planner.op_decisions), np.array(planner.filter_decisions)
-    trajectory, n = [], cfg.steps
+    ck = Checkpointer(ctx, shared={"supernet": net, "weight_opt": w_opt, "policy": policy.logits, "rl_opt": rl_opt,
+                                   "baseline": baseline},
+                      per_rank={"gen": gen, "lat_gen": lat_gen, "coins": coins, "train": train, "valid": valid})
+    start, trajectory, elapsed = ck.resume()
+    t0 = time.time() - elapsed
+    n = cfg.steps
     bar = progress_bar(cfg, dist, "tunas", cfg.steps)
-    k_samples = cfg.rl_samples  # checked by context.check_config
-    for step in range(n):
+    if bar is not None and start:
+        bar.update(start)
+    k_samples = cfg.rl_samples  # checked by TunasConfig.check
+    for step in range(start, n):
         idxs = [policy.sample(gen) for _ in range(k_samples)]
         # 2. shared weights, with op / filter warmup (1. was sampling the arch(s))
         p_op = warmup_probability(step, n, cfg.op_warmup)
@@ -82,19 +95,20 @@ def run_tunas(ctx) -> dict:
             plans.append(planner.plan(idx, op_warm, filter_warm))
         xb, yb = train.next()
         loss, _ = train_step(model, w_opt, plans[0] if k_samples == 1 else PlanGroup(plans), xb, yb,
-                             weight_learning_rate(step, n, cfg.weight_lr, cfg.weight_lr_warmup), cfg.label_smoothing)
+                             weight_learning_rate(step, n, weight_lr, cfg.weight_lr_warmup), cfg.label_smoothing,
+                             amp=cfg.amp)
         # 3. RL controller on a validation batch (one chunk per sampled arch)
         xv, yv = valid.next()
         qualities, latencies, rewards = [], [], []
         for idx, xc, yc in zip(idxs, torch.tensor_split(xv, k_samples), torch.tensor_split(yv, k_samples)):
-            qualities.append(batch_accuracy(model, planner.plan(idx), xc, yc))
+            qualities.append(batch_accuracy(model, planner.plan(idx), xc, yc, amp=cfg.amp))
             latencies.append(float(lm.latency(idx)))
             rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
         reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
         # with latency_samples, the sampled archs carry the quality term only (its own baseline)
         scored = qualities if cfg.latency_samples else rewards
-        b = baseline.update(float(all_reduce_mean(torch.tensor([np.mean(scored)], dtype=torch.float64), dist)[0]))
-        rl_lr = rl_learning_rate(step, n, cfg.rl_lr, cfg.rl_delay, cfg.rl_lr_growth)
+        b = baseline.update(reduce_floats([np.mean(scored)], dist)[0])
+        rl_lr = rl_learning_rate(step, n, rl_lr_base, cfg.rl_delay, cfg.rl_lr_growth)
         for group in rl_opt.param_groups:
             group["lr"] = rl_lr
         if rl_lr > 0 or not cfg.rl_moments_after_delay:
@@ -103,20 +117,26 @@ def run_tunas(ctx) -> dict:
             if cfg.latency_samples:
                 loss_rl = loss_rl + latency_term_loss(policy, lm, cfg.target_ms, beta, cfg.latency_samples, lat_gen)
             loss_rl.backward()
-            all_reduce_mean(policy.logits.grad, dist)
+            reduce_mean_(policy.logits.grad, dist)
             rl_opt.step()
         argmax_lat = float(lm.latency(policy.argmax()))
         trajectory.append({"step": step, "reward": reward, "accuracy": quality, "sampled_latency_ms": latency,
                            "argmax_latency_ms": argmax_lat, "rl_lr": rl_lr, "baseline": baseline.num / baseline.den,
                            "train_loss": loss, "warmup_p": max(p_op, p_f), "entropy": policy.entropy(),
                            "time_s": time.time() - t0})
+        ck.step_done(step, trajectory, time.time() - t0)
         if bar is not None:
             bar.update(1)
             if step % 10 == 0 or step == n - 1:
                 bar.set_postfix_str(f"sampled {latency:.1f} ms, argmax {argmax_lat:.1f} ms, acc {quality:.2f}")
     if bar is not None:
         bar.close()
-    return _finish(ctx, net, policy, trajectory, time.time() - t0)
+    for stream in (train, valid):
+        getattr(stream, "close", lambda: None)()
+    result = _finish(ctx, net, policy, trajectory, time.time() - t0)
+    if ck.resumed_at:
+        result["resumed_at_step"] = ck.resumed_at
+    return result
 
 
 def latency_term_loss(policy, lm, target: float, beta: float, n: int, generator) -> torch.Tensor:
@@ -149,7 +169,7 @@ def _finish(ctx, net, policy, trajectory, wall) -> dict:
         "sampled_latency_ms": sampled, "sampled_window_steps": k,
         "expected_latency_ms": None if expected is None else float(expected),
         "refined": refine_info is not None, "refine": refine_info,
-        "proxy_accuracy": evaluate(net, net.planner.plan(final), ctx.data.x_valid, ctx.data.y_valid, ctx.dist),
+        "proxy_accuracy": evaluate_split(net, net.planner.plan(final), ctx.data, "valid", ctx.dist, amp=cfg.amp),
         "proxy_accuracy_kind": "one-shot: final arch with the shared supernet weights, whole valid split",
         "final_entropy": policy.entropy(), "final_entropy_active": policy.entropy(argmax),
         "final_policy": [[round(float(v), 4) for v in p.detach()] for p in policy.prob_list()],
