@@ -66,8 +66,11 @@ def make_config(algo: str, **options):
     return cls(algo=algo, **given)
 
 
-def run_search(cfg, write: bool = True) -> dict:
-    """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result."""
+def run_search(cfg, write: bool = True, measure: bool = False) -> dict:
+    """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result.
+
+    `measure`: time the final arch on the table's device when it is here (search.measure_final) and
+    record predicted vs measured latency under `measured` (or why it was not measured)."""
     from .context import prepare
 
     check_algorithm(cfg.algo)
@@ -77,6 +80,13 @@ def run_search(cfg, write: bool = True) -> dict:
 
     try:
         result = runner(ctx)
+        if measure and ctx.dist.is_main:
+            from latbench.arch import parse_arch
+
+            from .measure_final import measure_final
+
+            result["measured"] = measure_final(parse_arch(result["arch"], "final arch"), ctx.lm.table,
+                                               result["latency_ms"], progress=cfg.progress)
         if write and ctx.dist.is_main:
             from .results import write_results
 

@@ -43,31 +43,23 @@ def devices(as_json):
 def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, serial, rounds, runs, warmup, as_json):
     """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
 
+    ARCH: a latbench-arch/1 file, a shipped reference name, or a search's result.json (its final arch).
+
     \b
     Example:
       latbench measure mobilenetv2 --device cpu --runtime ort --json
+      latbench measure latbench-search/result.json --device cpu
     """
-    from ..measure.profiling import arch_items
-    from ..measure.protocol import run_items
-    from ..measure.store import ProfileStore
+    from ..measure.whole import measure_arch
     from ..references import resolve_arch
 
     a = resolve_arch(arch)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing)
-    protocol = make_protocol(rounds, runs, warmup)
-    store = ProfileStore(":memory:", dev.fingerprint())
-    items = arch_items([a])
-    t0 = time.perf_counter()
-    try:
-        run_items(dev, items, store, protocol, progress=not as_json, desc="measure")
-    finally:
-        dev.close()
-    res = store.results()[items[0].key]
-    data = {"name": a.name, "latency_ms": res["ms"], "mad_ms": res["mad"], "p10_ms": res["p10"], "p90_ms": res["p90"],
-            "cv_pct": res["cv"], "count": res["n"], "fingerprint": store.fingerprint,
-            "protocol": protocol.as_dict(), "wall_s": round(time.perf_counter() - t0, 3)}
-    emit(data, as_json, f"{a.name}: {res['ms']:.3f} ms median (MAD {res['mad']:.3f}, p10 {res['p10']:.3f}, "
-                        f"p90 {res['p90']:.3f}, CV {res['cv']:.1f}%, n={res['n']}) on {dev.name}/{store.fingerprint.get('runtime')}")
+    data = measure_arch(dev, a, make_protocol(rounds, runs, warmup), progress=not as_json)
+    data.pop("fingerprint_id")
+    emit(data, as_json, f"{a.name}: {data['latency_ms']:.3f} ms median (MAD {data['mad_ms']:.3f}, p10 {data['p10_ms']:.3f}, "
+                        f"p90 {data['p90_ms']:.3f}, CV {data['cv_pct']:.1f}%, n={data['count']}) on "
+                        f"{dev.name}/{data['fingerprint'].get('runtime')}")
 
 
 @main.command()
