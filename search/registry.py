@@ -66,11 +66,13 @@ def make_config(algo: str, **options):
     return cls(algo=algo, **given)
 
 
-def run_search(cfg, write: bool = True, measure: bool = False) -> dict:
+def run_search(cfg, write: bool = True, measure: bool = False, on_start=None) -> dict:
     """Prepare the context, run the algorithm, write result.json + plot (rank 0); return the result.
 
     `measure`: time the final arch on the table's device when it is here (search.measure_final) and
-    record predicted vs measured latency under `measured` (or why it was not measured)."""
+    record predicted vs measured latency under `measured` (or why it was not measured).
+    `on_start(cfg)`: called on rank 0 once every input has been checked and loaded, before the search
+    (the CLI prints the resolved settings there)."""
     from .context import prepare
 
     check_algorithm(cfg.algo)
@@ -79,6 +81,8 @@ def run_search(cfg, write: bool = True, measure: bool = False) -> dict:
     from .distributed import barrier, shutdown
 
     try:
+        if on_start is not None and ctx.dist.is_main:
+            on_start(cfg)
         result = runner(ctx)
         if measure and ctx.dist.is_main:
             from latbench.arch import parse_arch

@@ -40,14 +40,18 @@ def export_arch(arch: Arch, fmt: str, path, batch: int = 1) -> dict:
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(blob))
         shape = (batch, arch.resolution, arch.resolution, arch.in_channels)
     else:
+        import warnings
+
         import torch
 
         from .torch_model import build_torch
 
         net = build_torch(arch).eval()
-        with torch.no_grad():
-            traced = torch.jit.trace(net, torch.zeros(nchw))
-        atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 steers to torch.export
+            with torch.no_grad():
+                traced = torch.jit.trace(net, torch.zeros(nchw))
+            atomic_write(path, lambda tmp: torch.jit.save(traced, str(tmp)))
         shape = nchw
     return {"name": arch.name, "format": fmt, "path": str(path), "bytes": path.stat().st_size,
             "input_shape": list(shape), "layout": "NHWC" if fmt == "tflite" else "NCHW",

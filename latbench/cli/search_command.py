@@ -72,8 +72,6 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, preset, wei
       latbench search --target-ms 5.1 --lut cpu-ort-proxylessnas-fitted --measure
       latbench search --target-ms 84 --algo random --candidates 5
     """
-    import os
-
     from search.registry import make_config, run_search
 
     cfg = make_config(algo, target_ms=target_ms, space=space_name, lut=lut, seed=seed, out=out, data=data,
@@ -83,10 +81,12 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, preset, wei
                       reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
                       candidates=candidates, refine=refine, preset=preset, weight_optimizer=weight_optimizer,
                       kernel_sharing=kernel_sharing)
-    main_rank = os.environ.get("RANK", "0") == "0"
-    if main_rank and hasattr(cfg, "settings_text"):
-        click.echo(cfg.settings_text(), err=True)
-    result = run_search(cfg, measure=measure)
+
+    def announce(c):
+        if hasattr(c, "settings_text"):
+            click.echo(c.settings_text(), err=True)
+
+    result = run_search(cfg, measure=measure, on_start=announce)
     if result.get("world_size", 1) > 1 and result.get("files") is None:
         return  # not rank 0: rank 0 reports
     summary = {k: result.get(k) for k in _SUMMARY_KEYS if k in result}
