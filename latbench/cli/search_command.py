@@ -25,7 +25,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--data", default=None, help="Proxy task: .npz (x, y[, x_valid, y_valid]) or a class-per-subfolder "
               "image folder [default: built-in digits].")
 @click.option("--preset", default=None,
-              help="TuNAS: proxy = settings measured to land on T0 at the proxy budget (beta -1.0, 1024 latency "
+              help="TuNAS: proxy = settings measured to land on T0 at the proxy budget (beta -2.0, 1024 latency "
               "samples, SGD); paper = TuNAS's (beta -0.10, one sample, RMSProp, lrs per 256 images, L2 on conv "
               "kernels). Explicit options override it (search/README.md) [default: proxy].")
 @click.option("--weight-optimizer", default=None, help="TuNAS: sgd | rmsprop [default: the preset's].")
@@ -37,7 +37,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               "GPU, attached phone) and record predicted vs measured latency; else say why not.")
 @click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
 @click.option("--beta", type=float, default=None,
-              help="Reward cost weight [default: absolute: the preset's (-1.0 proxy, -0.10 paper); soft/hard -0.07].")
+              help="Reward cost weight [default: absolute: the preset's (-2.0 proxy, -0.10 paper); soft/hard -0.07].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
 @click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
 @click.option("--resolution", type=int, default=None, help="Proxy input resolution [default: 32].")
@@ -103,8 +103,8 @@ def search(target_ms, algo, space_name, lut, steps, seed, out, data, preset, wei
             hint = (f"  hint: the argmax is more than {100 * tolerance:g}% off; --refine moves it to the most "
                     "probable arch within that band")
             if result.get("preset") != "proxy" or set(result.get("config_sources", {}).values()) & {"option"}:
-                hint += ("; the default --preset proxy (beta -1.0, latency priced on 1024 archs per step) is "
-                         "the setting measured to land at this budget (search/README.md)")
+                hint += ("; the default --preset proxy, without overriding its values, is the setting measured "
+                         "to land at this budget (search/README.md)")
             lines.append(hint)
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
     if measure:
