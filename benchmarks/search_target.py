@@ -1,33 +1,37 @@
 """Benchmark: how close searches land on a latency target, what they cost, and what remat saves.
 
-For each space (default: proxylessnas and proxylessnas-enlarged on the shipped Pixel-1 tables,
-target 84 ms; optionally a CPU table with --cpu-lut/--cpu-target) and each seed:
-- TuNAS: |argmax latency - T0| / T0 of the raw argmax and of the final (refined) arch, the
-  sampled-average latency, wall time, peak RSS of the search process, the one-shot proxy
-  accuracy, and the stand-alone accuracy of the final arch (fresh weights, steps // candidates
-  steps: the same training a random-search candidate gets);
-- random search at the same step budget (candidates x steps // candidates), best validation
-  accuracy, wall time;
+The goal (DESIGN 8.1, issue 23): with the default preset and the default budget, TuNAS's final
+argmax lands within +-0.5 % of T0 for at least 19 of 20 seeds (100-119, never used for tuning)
+on each of the three Pixel-1 tables at 84 ms and on a CPU table of this machine (default: the
+shipped cpu-ort-proxylessnas-fitted at 5.1 ms). For each table and seed:
+- TuNAS: |argmax latency - T0| / T0 of the raw argmax and of the final arch, the sampled-average
+  latency, wall time, peak RSS of the search process, the one-shot proxy accuracy, and the
+  stand-alone accuracy of the final arch (fresh weights, steps // candidates steps: the same
+  training a random-search candidate gets);
+- random search at the same step budget (candidates x steps // candidates), in the same table: it
+  lands inside its +-1 % band by construction; best validation accuracy, wall time;
 - memory: peak RSS and its growth over a few op-warmup training steps (all ops and all filters
   enabled: the case rematerialisation targets) with and without rematerialisation, and the time
   per step.
 Every measurement runs in its own subprocess (peak RSS = resource.getrusage maxrss of that
-process), `--workers` at a time, each with one torch thread. Prints a table, writes
-benchmarks/results/search_target.json, and states the machine and versions.
+process), `--workers` at a time, each with one torch thread. Prints a table and a goal line per
+table, writes benchmarks/results/search_target.json, and states the machine and versions.
 
-    python benchmarks/search_target.py                 # 200 steps per search: ~8 min on 2 shared cores
-    python benchmarks/search_target.py --steps 800 --seeds 3 --workers 1   # the CLI's default budget
-    python benchmarks/search_target.py --steps 800 --seeds 10 --beta -1.0 --latency-samples 1024 \
-        --cpu-lut cpu-ort-proxylessnas-fitted --cpu-target 5.1 --random-seeds 0 --mem-steps 1 --workers 2
-                                                       # the setting that lands every seed within 0.5 % (~1 h)
+    python benchmarks/search_target.py                 # the goal: 4 tables x 20 seeds + random, 800 steps
+                                                       # (~80 searches of 3-5 min: hours on 2 cores)
+    python benchmarks/search_target.py --seed-start 0 --seeds 2 --spaces proxylessnas --no-cpu \
+        --random-seeds 1 --mem-steps 0 --out /tmp/smoke.json   # a smoke run on tuning seeds
+    python benchmarks/search_target.py --preset paper ...       # the paper's settings at the same budget
 
 With 200 steps the controller has 150 RL steps: the raw argmax is far from converged and the
 refinement step (search/tunas/refine.py) does the last percent; see search/README.md.
+Seeds below 100 are for tuning; report the goal on 100-119 only.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -41,6 +45,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "search_target.json"
+GOAL_FRACTION = 0.95  # 19 of 20 seeds within +-0.5 %
+PIXEL1_SPACES = ["proxylessnas", "proxylessnas-enlarged", "mobilenetv3-like"]
 
 
 # ---------------------------------------------------------------------- workers (one per subprocess)
@@ -51,9 +57,9 @@ def _peak_rss_mb() -> float:
 def _config(job: dict):
     from search.registry import make_config
 
-    own = {"random": ("candidates",), "tunas": ("beta", "rl_lr", "latency_samples")}.get(job["algo"], ())
+    own = {"random": ("candidates",), "tunas": ("preset", "beta", "rl_lr", "latency_samples")}.get(job["algo"], ())
     return make_config(job["algo"], target_ms=job["target"], space=job["space"], lut=job.get("lut"),
-                       steps=job["steps"], seed=job["seed"], progress=False, remat=job.get("remat", True),
+                       steps=job.get("steps"), seed=job["seed"], progress=False, remat=job.get("remat", True),
                        out=job.get("out", "unused"), threads=1, **{k: job.get(k) for k in own},
                        **(job.get("tfnas") or {}))  # search.tfnas.config.TFNASConfig fields
 
@@ -66,7 +72,8 @@ def worker_search(job: dict) -> dict:
         cfg = _config({**job, "out": tmp})
         r = run_search(cfg, write=False)
     wall = time.time() - t0
-    out = {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "latency_ms": r["latency_ms"],
+    out = {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "latency_ms": r["latency_ms"], "steps": r["steps"],
+           "preset": r.get("preset"),
            "relative_error": r["relative_error"], "proxy_accuracy": r["proxy_accuracy"], "indices": r["indices"]}
     if job["algo"] == "tfnas":
         out.update({k: r[k] for k in ("expected_latency_ms", "ops", "depths", "mids", "model_latency_ms",
@@ -90,7 +97,7 @@ def worker_search(job: dict) -> dict:
         from search.standalone import train_standalone
 
         ctx = prepare(cfg)
-        per = max(1, job["steps"] // job["candidates"])
+        per = max(1, cfg.steps // job["candidates"])
         from latbench.arch import parse_arch
 
         out["standalone_accuracy"], _ = train_standalone(ctx, parse_arch(r["arch"]), per, 10_000 + job["seed"])
@@ -181,6 +188,7 @@ def summarise(rows: list, spaces: list) -> dict:
                           "final_error_mean": float(np.mean(fin)), "final_error_max": float(np.max(fin)),
                           "final_within_0.5pct": int(sum(e <= 0.005 for e in fin)),
                           "wall_s_mean": float(np.mean([r["wall_s"] for r in tun])),
+                          "wall_s_max": float(np.max([r["wall_s"] for r in tun])),
                           "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in tun])),
                           "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in tun])),
                           "standalone_accuracy_mean": float(np.mean([r["standalone_accuracy"] for r in tun]))}
@@ -196,7 +204,13 @@ def summarise(rows: list, spaces: list) -> dict:
         if rnd:
             s["random"] = {"seeds": len(rnd), "best_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rnd])),
                            "final_error_mean": float(np.mean([r["relative_error"] for r in rnd])),
+                           "final_error_max": float(np.max([r["relative_error"] for r in rnd])),
+                           "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in rnd])),
                            "wall_s_mean": float(np.mean([r["wall_s"] for r in rnd]))}
+        if tun:
+            need = math.ceil(GOAL_FRACTION * len(tun))
+            s["goal"] = {"argmax_within_0.5pct": s["tunas"]["argmax_within_0.5pct"], "seeds": len(tun),
+                         "needed": need, "met": s["tunas"]["argmax_within_0.5pct"] >= need}
         if mem:
             s["memory"] = {k: {f: v[f] for f in ("peak_rss_mb", "growth_mb", "s_per_step")} for k, v in mem.items()}
             if "True" in mem and "False" in mem:
@@ -244,7 +258,8 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
             parts.append(f"TuNAS argmax error mean {_pct(t['argmax_error_mean'])} (max {_pct(t['argmax_error_max'])}, "
                          f"{t['argmax_within_0.5pct']}/{t['seeds']} within 0.5%), final {_pct(t['final_error_mean'])} "
                          f"(max {_pct(t['final_error_max'])}, {t['final_within_0.5pct']}/{t['seeds']} within 0.5%), "
-                         f"stand-alone acc {t['standalone_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s;")
+                         f"stand-alone acc {t['standalone_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s "
+                         f"(max {t['wall_s_max']:.0f}), peak RSS {t['peak_rss_mb_max']:.0f} MB;")
         for k, t in s.items():
             if k.startswith("tfnas@"):
                 parts.append(f"TF-NAS {k[6:]}: error mean {_pct(t['error_mean'])} (max {_pct(t['error_max'])}, "
@@ -252,7 +267,13 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
                              f"one-shot acc {t['oneshot_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s, "
                              f"peak RSS {t['peak_rss_mb_max']:.0f} MB;")
         if "random" in s:
-            parts.append(f"random search best acc {s['random']['best_accuracy_mean']:.3f}, wall {s['random']['wall_s_mean']:.0f} s;")
+            rs = s["random"]
+            parts.append(f"random search error mean {_pct(rs['final_error_mean'])} (max {_pct(rs['final_error_max'])}, "
+                         f"band +-1%), best acc {rs['best_accuracy_mean']:.3f}, wall {rs['wall_s_mean']:.0f} s;")
+        if "goal" in s:
+            g = s["goal"]
+            parts.append(f"GOAL (>= {g['needed']}/{g['seeds']} argmax within 0.5%): "
+                         f"{'met' if g['met'] else 'NOT met'} ({g['argmax_within_0.5pct']}/{g['seeds']});")
         if "memory" in s and "growth_saved_pct" in s["memory"]:
             parts.append(f"remat saves {s['memory']['growth_saved_pct']:.0f}% of the op-warmup memory growth "
                          f"for {s['memory']['time_overhead_pct']:+.0f}% time per step")
@@ -262,30 +283,32 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--steps", type=int, default=200, help="search steps per run (default 200)")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=None, help="search steps per run (default: the search default, 800)")
+    ap.add_argument("--seeds", type=int, default=20, help="TuNAS seeds per table (default 20)")
+    ap.add_argument("--seed-start", type=int, default=100,
+                    help="first seed (default 100: the reporting seeds; tune on seeds below 100)")
     ap.add_argument("--target", type=float, default=84.0)
-    ap.add_argument("--spaces", nargs="*", default=["proxylessnas", "proxylessnas-enlarged"])
+    ap.add_argument("--spaces", nargs="*", default=PIXEL1_SPACES, help="spaces searched on their shipped Pixel-1 tables")
     ap.add_argument("--candidates", type=int, default=4, help="random search candidates (default 4)")
-    ap.add_argument("--random-seeds", type=int, default=2, help="random-search seeds per space (default 2)")
-    ap.add_argument("--cpu-lut", default=None, help="optional: a CPU table (file or shipped name) to search on too")
+    ap.add_argument("--random-seeds", type=int, default=2, help="random-search seeds per table (default 2)")
+    ap.add_argument("--cpu-lut", default="cpu-ort-proxylessnas-fitted", help="a CPU table (file or shipped name) "
+                    "to search on too (default: the shipped cpu-ort-proxylessnas-fitted)")
+    ap.add_argument("--no-cpu", action="store_true", help="no CPU table")
     ap.add_argument("--cpu-space", default="proxylessnas")
-    ap.add_argument("--cpu-target", type=float, default=None)
+    ap.add_argument("--cpu-target", type=float, default=5.1, help="target on the CPU table in ms (default 5.1)")
     ap.add_argument("--mem-batch", type=int, default=128)
-    ap.add_argument("--mem-steps", type=int, default=2)
+    ap.add_argument("--mem-steps", type=int, default=2, help="0: no memory measurement")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--beta", type=float, default=None,
-                    help="TuNAS reward weight (default: the search default, -0.10 absolute; see search/README.md)")
-    ap.add_argument("--rl-lr", type=float, default=None,
-                    help="TuNAS base RL learning rate (default: the search default, 0.05; see search/README.md)")
+    ap.add_argument("--preset", default=None, help="TuNAS preset (default: the search default, proxy)")
+    ap.add_argument("--beta", type=float, default=None, help="TuNAS reward weight (default: the preset's)")
+    ap.add_argument("--rl-lr", type=float, default=None, help="TuNAS base RL learning rate (default: the preset's)")
     ap.add_argument("--latency-samples", type=int, default=None,
-                    help="TuNAS: archs per step pricing the latency term (default: the search default, 0)")
+                    help="TuNAS: archs per step pricing the latency term (default: the preset's)")
     ap.add_argument("--algo", choices=("tunas", "tfnas"), default="tunas",
                     help="tfnas: TF-NAS searches of --tfnas-space on --cpu-lut at each --targets value (no random "
                     "search or memory jobs: TuNAS's supernet cannot build the TF-NAS spaces)")
     ap.add_argument("--tfnas-space", default="tfnas", help="tfnas: tfnas, tfnas-elastic or tfnas-mbv2")
     ap.add_argument("--targets", type=float, nargs="*", default=None, help="tfnas: latency targets in ms")
-    ap.add_argument("--seed-start", type=int, default=0, help="first seed (goals are reported on 100..119)")
     ap.add_argument("--tfnas-options", default=None,
                     help='tfnas: JSON of TFNASConfig overrides, e.g. \'{"lambda_lat": 0.1}\'')
     ap.add_argument("--keep-archs", default=None, help="tfnas: folder for the final archs (to measure them)")
@@ -300,24 +323,26 @@ def main(argv=None) -> int:
     if args.algo == "tfnas":
         return main_tfnas(args, ap)
     spaces = [{"label": s, "space": s, "lut": None, "target": args.target} for s in args.spaces]
-    if args.cpu_lut:
-        if args.cpu_target is None:
-            ap.error("--cpu-lut needs --cpu-target")
+    if args.cpu_lut and not args.no_cpu:
         spaces.append({"label": f"{args.cpu_space}@{Path(args.cpu_lut).stem}", "space": args.cpu_space,
                        "lut": args.cpu_lut, "target": args.cpu_target})
+    seeds = range(args.seed_start, args.seed_start + args.seeds)
+    if args.seed_start < 100 <= args.seed_start + args.seeds - 1 or (args.seed_start >= 100 and args.seeds > 20):
+        print("note: seeds 100-119 are the reporting seeds; tune on seeds below 100 only", file=sys.stderr)
     jobs = []
     for sp in spaces:
-        for seed in range(args.seed_start, args.seed_start + args.seeds):
+        for seed in seeds:
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
-                         "candidates": args.candidates, "beta": args.beta, "rl_lr": args.rl_lr,
-                         "latency_samples": args.latency_samples})
+                         "candidates": args.candidates, "preset": args.preset, "beta": args.beta,
+                         "rl_lr": args.rl_lr, "latency_samples": args.latency_samples})
     for sp in spaces:
-        for seed in range(args.random_seeds):
+        for seed in list(seeds)[:args.random_seeds]:
             jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,
                          "candidates": args.candidates})
-    for sp in spaces[:2]:
-        for remat in (True, False):
-            jobs.append({**sp, "kind": "memory", "remat": remat, "batch": args.mem_batch, "steps": args.mem_steps})
+    if args.mem_steps > 0:
+        for sp in spaces[:2]:
+            for remat in (True, False):
+                jobs.append({**sp, "kind": "memory", "remat": remat, "batch": args.mem_batch, "steps": args.mem_steps})
     return run_all(jobs, spaces, args)
 
 

@@ -1,10 +1,16 @@
-"""Shipped reference architectures (latbench/archs/*.json), addressable by name."""
+"""Shipped reference architectures (latbench/archs/*.json), addressable by name, and the ARCH
+argument every command takes: an arch file, a reference name, or a search's result.json."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from .arch import Arch, load_arch
+from .arch import Arch, load_arch, parse_arch
 from .errors import BadInput
+
+# What `search/` writes (search.results); read here so that every command taking an ARCH takes a
+# search result too, without the core layer importing the search package.
+SEARCH_RESULT_FORMAT = "latbench-search-result/1"
 
 ARCH_DIR = Path(__file__).parent / "archs"
 
@@ -25,11 +31,28 @@ def reference_path(name: str) -> Path | None:
     return None
 
 
+def load_arch_or_result(path) -> Arch:
+    """An Arch file, or a search's result.json (format latbench-search-result/1): its final arch."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return load_arch(path)  # load_arch words the JSON error
+    if isinstance(obj, dict) and obj.get("format") == SEARCH_RESULT_FORMAT:
+        if "arch" not in obj:
+            raise BadInput(f"{path}: arch: missing (a search result names its final arch there)")
+        return parse_arch(obj["arch"], f"{path}: arch")
+    return parse_arch(obj, str(path))
+
+
 def resolve_arch(name_or_path: str) -> Arch:
-    """A path to an Arch JSON file, or the name of a shipped reference arch (case/punctuation-insensitive)."""
+    """A path to an Arch JSON file or to a search's result.json (its final arch), or the name of a
+    shipped reference arch (case/punctuation-insensitive)."""
     p = Path(name_or_path)
     if p.suffix == ".json" or p.exists():
-        return load_arch(p)
+        return load_arch_or_result(p)
     ref = reference_path(name_or_path)
     if ref is None:
         raise BadInput(f"{name_or_path}: no such file and no shipped reference arch of that name "

@@ -70,9 +70,14 @@ def make_config(algo: str, **options):
     return cls(algo=algo, explicit=tuple(sorted(given)), **given)
 
 
-def run_search(cfg, write: bool = True) -> dict:
+def run_search(cfg, write: bool = True, measure: bool = False, on_start=None) -> dict:
     """Prepare the context, run the algorithm, write result.json + timing.json + plot (rank 0), then
-    delete the search's checkpoints (search.checkpoint); return the result."""
+    delete the search's checkpoints (search.checkpoint); return the result.
+
+    `measure`: time the final arch on the table's device when it is here (search.measure_final) and
+    record predicted vs measured latency under `measured` (or why it was not measured).
+    `on_start(cfg)`: called on rank 0 once every input has been checked and loaded, before the search
+    (the CLI prints the resolved settings there)."""
     from .context import prepare
 
     check_algorithm(cfg.algo)
@@ -85,8 +90,17 @@ def run_search(cfg, write: bool = True) -> dict:
     from .distributed import barrier, shutdown
 
     try:
+        if on_start is not None and ctx.dist.is_main:
+            on_start(cfg)
         result = runner(ctx)
         checkpoint.write_final_digest(result, ctx.dist)
+        if measure and ctx.dist.is_main:
+            from latbench.arch import parse_arch
+
+            from .measure_final import measure_final
+
+            result["measured"] = measure_final(parse_arch(result["arch"], "final arch"), ctx.lm.table,
+                                               result["latency_ms"], progress=cfg.progress)
         if write and ctx.dist.is_main:
             from .results import write_results
 

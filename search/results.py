@@ -13,8 +13,9 @@ from pathlib import Path
 
 from latbench.arch import format_indices
 from latbench.fileio import atomic_write, atomic_write_text
+from latbench.references import SEARCH_RESULT_FORMAT
 
-FORMAT = "latbench-search-result/1"
+FORMAT = SEARCH_RESULT_FORMAT
 
 
 def base_result(ctx, algo: str, arch, wall_s: float, indices=None) -> dict:

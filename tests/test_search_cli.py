@@ -52,9 +52,25 @@ def test_text_output_hints_at_refine_when_the_argmax_misses(cli, tmp_path, refin
     assert "policy entropy over the argmax's decisions" in r.stdout
     missed = result["argmax_relative_error"] > 0.005 and not result["refined"]
     assert ("hint: the argmax is more than 0.5% off; --refine" in r.stdout) == missed
-    assert ("--beta -1.0 --latency-samples 1024" in r.stdout) == missed  # the benchmarked setting
+    assert "the default --preset proxy" not in r.stdout  # already the default preset: no preset hint
     if not refine:
-        assert missed  # 12 steps do not land within 0.5 % (seed 0: 1.9 % off), so the hint shows
+        assert missed  # 12 steps do not land within 0.5 %, so the hint shows
+
+
+def test_settings_block_and_preset_in_result(cli, tmp_path):
+    out = tmp_path / "run"
+    r = cli("search", "--target-ms", "84", *TINY, "--preset", "paper", "--rl-lr", "0.02", "--out", out)
+    assert r.returncode == 0, r.stderr
+    block = r.stderr[r.stderr.index("tunas settings: preset paper"):]
+    assert "weight_optimizer = 'rmsprop' [preset]" in block and "rl_lr = 0.02 [option]" in block
+    assert "weight_lr = 0.165 [preset]" in block  # per 256 images of global batch
+    result = json.loads((out / "result.json").read_text())
+    assert result["preset"] == "paper" and result["global_batch"] == 16
+    assert result["learning_rates"]["weights"]["lr"] == pytest.approx(0.165 * 16 / 256)  # batch 16
+    cfg = result["config"]
+    assert (cfg["beta"], cfg["latency_samples"], cfg["weight_optimizer"], cfg["weight_decay_on"]) == (-0.1, 0, "rmsprop", "conv")
+    assert cfg["rl_lr"] == 0.02 and result["config_sources"]["rl_lr"] == "option"
+    assert "the default --preset proxy" in r.stdout or result["argmax_relative_error"] <= 0.005
 
 
 def test_tiny_tunas_search_with_several_samples_per_step(cli, tmp_path):

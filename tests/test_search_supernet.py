@@ -167,3 +167,49 @@ def test_plan_group_runs_one_arch_per_chunk_of_the_batch():
     apart = torch.cat([net(x[:3], plans[0]), net(x[3:5], plans[1]), net(x[5:], plans[2])])
     assert torch.allclose(together, apart, atol=1e-6)
     assert not torch.allclose(net(x, plans[0])[3:5], apart[3:5], atol=1e-4)  # the archs really differ
+
+
+def _bneck(net):
+    pl = net.planner
+    i = next(i for i, s in enumerate(pl.specs) if s.kind == "bneck" and "kernel" in dict(s.decisions))
+    return i, net.layers[str(i)], dict(pl.specs[i].decisions)["kernel"]
+
+
+def test_each_kernel_size_has_its_own_depthwise_and_bn_and_shares_the_1x1s():
+    """TuNAS's operation collapsing: the 1x1 expand/project are shared across kernel sizes, the
+    depthwise conv and its BN are not; training one kernel size leaves the others' weights alone."""
+    space = get_space("proxylessnas")
+    torch.manual_seed(0)
+    net = Supernet(space, 10, width=0.125, resolution=16)
+    i, layer, k_dec = _bneck(net)
+    assert sorted(layer.dw.ops) == ["3", "5", "7"]
+    assert [layer.dw.ops[k].conv.weight.shape[-1] for k in ("3", "5", "7")] == [3, 5, 7]
+    x = torch.randn(4, 3, 16, 16)
+    grads = {}
+    for option in (0, 2):
+        net.zero_grad(set_to_none=True)
+        idx = list(net.planner.max_indices)
+        idx[k_dec] = option
+        net(x, net.planner.plan(idx)).sum().backward()
+        grads[option] = {n for n, p in layer.named_parameters() if p.grad is not None}
+    k_first, k_last = (str(net.planner.options[k_dec][o]) for o in (0, 2))
+    assert f"dw.ops.{k_first}.conv.weight" in grads[0] and f"dw.ops.{k_last}.conv.weight" not in grads[0]
+    assert f"dw.ops.{k_first}.bn.weight" in grads[0] and f"dw.ops.{k_last}.bn.weight" in grads[2]
+    assert f"dw.ops.{k_first}.conv.weight" not in grads[2]
+    assert {"expand.weight", "project.weight", "bn_e.weight", "bn_p.weight"} <= grads[0] & grads[2]
+
+
+def test_kernel_sharing_option_cuts_every_size_from_one_weight():
+    space = get_space("proxylessnas")
+    torch.manual_seed(0)
+    shared = Supernet(space, 10, width=0.125, resolution=16, kernel_sharing=True)
+    separate = Supernet(space, 10, width=0.125, resolution=16)
+    _, layer, _ = _bneck(shared)
+    assert list(layer.dw.ops) == ["7"]
+    assert sum(p.numel() for p in shared.parameters()) < sum(p.numel() for p in separate.parameters())
+    h = torch.randn(2, layer.dw.ops["7"].conv.weight.shape[0], 8, 8)
+    w = layer.dw.ops["7"].conv.weight
+    stride = layer.dw.ops["7"].conv.stride
+    ref = layer.dw.ops["7"].bn(F.conv2d(h, w[:, :, 2:5, 2:5], None, stride, 1, 1, h.shape[1]))
+    assert torch.allclose(layer.dw(h, 3), ref, atol=1e-5)
+    assert shared.describe()["kernel_sharing"] is True and separate.describe()["kernel_sharing"] is False

@@ -1,4 +1,4 @@
-"""Commands about architectures and spaces: macs, spaces, sample."""
+"""Commands about architectures and spaces: macs, export, spaces, sample."""
 from __future__ import annotations
 
 import click
@@ -14,7 +14,8 @@ from .options import load_arch_arg
 @click.argument("arch")
 @json_option
 def macs(arch, as_json):
-    """MACs (multiply-adds) and parameters of ARCH (a latbench-arch/1 file or a shipped reference name).
+    """MACs (multiply-adds) and parameters of ARCH (a latbench-arch/1 file, a shipped reference name,
+    or a search's result.json: its final arch).
 
     \b
     Example:
@@ -31,6 +32,35 @@ def macs(arch, as_json):
                      f"{r['macs']:>12,} {r['params']:>10,}")
     lines.append(f"{a.name}: {a.macs / 1e6:.1f}M MACs, {a.params / 1e6:.3f}M params at {a.resolution}x{a.resolution}")
     emit(data, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.argument("arch")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "torchscript"]), required=True,
+              help="onnx (ONNX Runtime), tflite (LiteRT / Android), torchscript (PyTorch).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="File to write.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch dimension of the input.")
+@json_option
+def export(arch, fmt, output, batch, as_json):
+    """Write ARCH as a deployable model file, built by the same builders the profiler measures.
+
+    ARCH: a latbench-arch/1 file, a shipped reference name, or a search's result.json (its final
+    arch). Same graph as the one timed for the tables, so their prediction applies; the weights are
+    the builders' seeded ones (train the network before using its outputs). Input: NCHW for onnx and
+    torchscript, NHWC for tflite.
+
+    \b
+    Example:
+      latbench export latbench-search/result.json --format tflite -o found.tflite
+      latbench export mobilenetv2 --format onnx -o mbv2.onnx --json
+    """
+    from ..build.export import export_arch
+    from ..references import resolve_arch
+
+    a = resolve_arch(arch)
+    data = export_arch(a, fmt, output, batch)
+    emit(data, as_json, f"wrote {data['path']} ({fmt}, {data['bytes']:,} bytes, input {data['layout']} "
+                        f"{'x'.join(map(str, data['input_shape']))}; {a.name}: {a.macs / 1e6:.1f}M MACs)")
 
 
 @main.command()

@@ -49,33 +49,24 @@ def measure(arch, device_name, runtime, core, batch, benchmark_model, timing, se
             budget_s, workers, max_elements, as_json):
     """Measure the whole-network latency of ARCH on a device (the DESIGN §5 protocol).
 
+    ARCH: a latbench-arch/1 file, a shipped reference name, or a search's result.json (its final arch).
+
     \b
     Example:
       latbench measure mobilenetv2 --device cpu --runtime ort --json
+      latbench measure latbench-search/result.json --device cpu
     """
-    from ..measure.profiling import arch_items
-    from ..measure.protocol import run_items
     from ..arch import check_size
-    from ..measure.store import ProfileStore
+    from ..measure.whole import measure_arch
 
     a = load_arch_arg(arch)
     check_size(a, batch or (32 if device_name == "gpu" else 1), max_elements)  # before any device is touched
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing, workers=workers)
-    protocol = make_protocol(rounds, runs, warmup, precision, budget_s)
-    store = ProfileStore(":memory:", dev.fingerprint())
-    items = arch_items([a])
-    t0 = time.perf_counter()
-    try:
-        run_items(dev, items, store, protocol, progress=not as_json, desc="measure")
-    finally:
-        dev.close()
-    res = store.results()[items[0].key]
-    data = {"name": a.name, "latency_ms": res["ms"], "mad_ms": res["mad"], "p10_ms": res["p10"], "p90_ms": res["p90"],
-            "cv_pct": res["cv"], "count": res["n"], "rounds": res["rounds"], "ci95_pct": res["ci95_pct"],
-            "fingerprint": store.fingerprint,
-            "protocol": protocol.as_dict(), "wall_s": round(time.perf_counter() - t0, 3)}
-    emit(data, as_json, f"{a.name}: {res['ms']:.3f} ms median (MAD {res['mad']:.3f}, p10 {res['p10']:.3f}, "
-                        f"p90 {res['p90']:.3f}, CV {res['cv']:.1f}%, n={res['n']}{_ci_text(res)}) on {dev.name}/{store.fingerprint.get('runtime')}")
+    data = measure_arch(dev, a, make_protocol(rounds, runs, warmup, precision, budget_s), progress=not as_json)
+    data.pop("fingerprint_id")
+    emit(data, as_json, f"{a.name}: {data['latency_ms']:.3f} ms median (MAD {data['mad_ms']:.3f}, p10 {data['p10_ms']:.3f}, "
+                        f"p90 {data['p90_ms']:.3f}, CV {data['cv_pct']:.1f}%, n={data['count']}"
+                        f"{_ci_text(data)}) on {dev.name}/{data['fingerprint'].get('runtime')}")
 
 
 @main.command()

@@ -9,7 +9,7 @@ from .app import emit, json_option, main
 _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_error", "indices", "arch",
                  "argmax_latency_ms", "argmax_relative_error", "argmax_indices", "sampled_latency_ms",
                  "expected_latency_ms", "final_entropy_active", "refined", "refine", "proxy_accuracy",
-                 "proxy_accuracy_kind", "seed", "steps", "world_size", "wall_s", "files")
+                 "proxy_accuracy_kind", "preset", "measured", "seed", "steps", "world_size", "wall_s", "files")
 
 
 @main.command()
@@ -32,8 +32,16 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               "(per class) or a number of images (TuNAS on ImageNet: 50046) [default: 0.2].")
 @click.option("--workers", type=int, default=None,
               help="DataLoader workers per process for image folders [default: min(4, CPU cores)].")
+@click.option("--weight-optimizer", default=None, help="TuNAS: sgd | rmsprop [default: the preset's].")
+@click.option("--kernel-sharing/--no-kernel-sharing", default=None,
+              help="TuNAS: one depthwise weight + BN for all kernel sizes, cut from the centre (OFA-style) "
+              "instead of one per kernel size as TuNAS [default: off].")
+@click.option("--measure", is_flag=True,
+              help="Measure the final arch on the table's device when it is here (cpu table on this machine, "
+              "GPU, attached phone) and record predicted vs measured latency; else say why not.")
 @click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
-@click.option("--beta", type=float, default=None, help="Reward cost exponent [default: -0.10 absolute, -0.07 soft/hard].")
+@click.option("--beta", type=float, default=None,
+              help="Reward cost weight [default: absolute: the preset's (-2.0 proxy, -0.10 paper); soft/hard -0.07].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
 @click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
 @click.option("--resolution", type=int, default=None, help="Proxy input resolution [default: 32].")
@@ -42,7 +50,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               help="TuNAS: archs per step and process, each on 1/K of the batch (emulates K shards) [default: 1].")
 @click.option("--latency-samples", type=int, default=None,
               help="TuNAS, absolute reward: extra archs per step that price the latency term of the gradient "
-              "(0: the sampled arch only, as TuNAS) [default: 0].")
+              "(0: the sampled arch only, as TuNAS) [default: the preset's, 1024 proxy, 0 paper].")
 @click.option("--candidates", type=int, default=None, help="Random search: archs to train [default: 5].")
 @click.option("--remat/--no-remat", default=None, help="Rematerialise layers that average several ops [default: on].")
 @click.option("--refine/--no-refine", default=None,
@@ -66,8 +74,11 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--elastic-every", type=int, default=None, help="TF-NAS: elasticity scaling every N steps [default: every epoch].")
 @click.option("--latency-weights", type=click.Choice(["gumbel", "softmax"]), default=None,
               help="TF-NAS: weights that price the expected latency [default: gumbel, as TF-NAS's code].")
-@click.option("--preset", default=None, help="NetAdaptV2: proxy (default, sized for the built-in proxy) | paper "
-              "(J 200, L 10, 3 % reduction, decay 0.98).")
+@click.option("--preset", default=None,
+              help="TuNAS and NetAdaptV2: proxy = settings measured to land on the target at the built-in proxy's "
+              "budget (TuNAS: beta -2.0, 1024 latency samples, SGD); paper = the paper's (TuNAS: beta -0.10, one "
+              "sample, RMSProp, L2 on conv kernels; NetAdaptV2: J 200, L 10, 3 % reduction, decay 0.98). Explicit "
+              "options override it (search/README.md) [default: proxy].")
 @click.option("--metric", type=click.Choice(["latency", "macs"]), default=None,
               help="NetAdaptV2: what the target constrains; macs: --target-ms is millions of MACs [default: latency].")
 @click.option("--samples", type=int, default=None, help="NetAdaptV2: J, samples per MCD iteration.")
@@ -83,11 +94,12 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--threads", type=int, default=None, help="torch threads per process [default: 1].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
-def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, valid_data, holdout, workers, reward, beta,
-           batch_size, width, resolution, rl_lr, rl_samples, latency_samples, candidates, remat, refine, weight_lr,
-           lr_scaling, amp, channels_last, checkpoint_every, lambda_lat, temperature, temperature_decay, arch_lr,
-           arch_every, epoch_steps, elastic_every, latency_weights, preset, metric, samples, layers, initial_reduction,
-           decay, scd, ordered_dropout, full_fraction, threads, quiet, as_json):
+def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, valid_data, holdout, workers,
+           weight_optimizer, kernel_sharing, measure, reward, beta, batch_size, width, resolution, rl_lr, rl_samples,
+           latency_samples, candidates, remat, refine, weight_lr, lr_scaling, amp, channels_last, checkpoint_every,
+           lambda_lat, temperature, temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every,
+           latency_weights, preset, metric, samples, layers, initial_reduction, decay, scd, ordered_dropout,
+           full_fraction, threads, quiet, as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
     Trains a weight-sharing supernet of the space on a small proxy task (built-in: scikit-learn's
@@ -101,6 +113,8 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
     Example:
       latbench search --target-ms 84
       latbench search --target-ms 84 --space proxylessnas-enlarged --steps 800 --seed 1 --out run1 --json
+      latbench search --target-ms 84 --preset paper --steps 20000 --data ./imagenet-folder
+      latbench search --target-ms 5.1 --lut cpu-ort-proxylessnas-fitted --measure
       latbench search --target-ms 84 --algo random --candidates 5
     """
     from search.registry import make_config, run_search
@@ -117,8 +131,13 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
                       epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights,
                       preset=preset, metric=metric, samples=samples, layers=layers,
                       initial_reduction=initial_reduction, decay=decay, scd=scd, ordered_dropout=ordered_dropout,
-                      full_fraction=full_fraction)
-    result = run_search(cfg)
+                      full_fraction=full_fraction, weight_optimizer=weight_optimizer, kernel_sharing=kernel_sharing)
+
+    def announce(c):
+        if hasattr(c, "settings_text"):
+            click.echo(c.settings_text(), err=True)
+
+    result = run_search(cfg, measure=measure, on_start=announce)
     if result.get("world_size", 1) > 1 and result.get("files") is None:
         return  # not rank 0: rank 0 reports
     summary = {k: result.get(k) for k in _SUMMARY_KEYS if k in result}
@@ -134,10 +153,23 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
                      "(0 = collapsed; the larger, the more the argmax depends on near-even decisions)")
         tolerance = result["config"]["refine_tolerance"]
         if not result.get("refined") and result["argmax_relative_error"] > tolerance:
-            lines.append(f"  hint: the argmax is more than {100 * tolerance:g}% off; --refine moves it to the most "
-                         "probable arch within that band; --beta -1.0 --latency-samples 1024 weights latency more "
-                         "and prices it on 1024 archs per step (search/README.md)")
+            hint = (f"  hint: the argmax is more than {100 * tolerance:g}% off; --refine moves it to the most "
+                    "probable arch within that band")
+            if result.get("preset") != "proxy" or set(result.get("config_sources", {}).values()) & {"option"}:
+                hint += ("; the default --preset proxy, without overriding its values, is the setting measured "
+                         "to land at this budget (search/README.md)")
+            lines.append(hint)
     lines.append(f"  proxy accuracy {result['proxy_accuracy']:.4f} ({result['proxy_accuracy_kind']})")
+    if measure:
+        m = result.get("measured") or {}
+        if m.get("latency_ms") is not None:
+            lines.append(f"  measured {m['latency_ms']:.3f} ms on {m['device']}/{m['runtime']} (MAD {m['mad_ms']:.3f}, "
+                         f"CV {m['cv_pct']:.1f}%) vs predicted {m['predicted_ms']:.3f} ms: "
+                         f"{m['prediction_error_pct']:+.2f}% prediction error")
+            if m.get("note"):
+                lines.append(f"  note: {m['note']}")
+        else:
+            lines.append(f"  not measured: {m.get('why', 'no result')}")
     if result.get("indices"):
         lines.append(f"  indices {result['indices']}")
     if result.get("files"):

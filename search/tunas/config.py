@@ -1,27 +1,40 @@
-"""TuNAS's knobs (DESIGN 8.1): reward, controller, warmups, refinement.
+"""TuNAS's knobs (DESIGN 8.1): preset, reward, controller, weight optimiser, warmups, refinement.
 
 Numbers follow the paper's appendix and the reference code (google-research/tunas,
-mobile_architecture_search.py) unless a comment says why not.
+mobile_architecture_search.py) unless a comment says why not. A knob left at None is filled in by
+the preset (`presets.py`: `proxy`, the default, or `paper`); an explicit value overrides it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from latbench.errors import BadInput
 
 from ..config import SearchConfig
+from .presets import DEFAULT_PRESET, PRESETS, preset_values
 
 REWARDS = ("absolute", "soft", "hard")
+WEIGHT_OPTIMIZERS = ("sgd", "rmsprop")
+WEIGHT_DECAY_ON = ("all", "conv")
+PRESET_KEYS = tuple(PRESETS[DEFAULT_PRESET])
 DEFAULT_BETA = {"absolute": -0.10, "soft": -0.07, "hard": -0.07}
 
 
 @dataclass
 class TunasConfig(SearchConfig):
+    preset: str = DEFAULT_PRESET  # presets.PRESETS: fills every knob below left at None
+    # weights (None: from the preset); learning rates are per 256 images of global batch (SearchConfig)
+    weight_lr: float | None = None
+    weight_optimizer: str | None = None  # sgd (momentum 0.9, Nesterov) | rmsprop (TuNAS's, TF1 form)
+    rmsprop_epsilon: float = 0.1  # TuNAS appendix E.1 (the reference search code uses 1.0)
+    weight_decay_on: str | None = None  # all: every trained tensor | conv: conv kernels only (TuNAS)
+    kernel_sharing: bool = False  # True: one depthwise weight + BN for all kernel sizes (OFA-style)
     # reward
     reward: str = "absolute"
-    beta: float | None = None  # None: DEFAULT_BETA[reward]
-    # RL controller (Adam beta1=0, beta2=0.999, eps=1e-8)
-    rl_lr: float = 0.05  # base lr; TuNAS's 3e-4 per 256 images is far too slow for ~1k steps
+    beta: float | None = None  # None: the preset's (absolute reward), else DEFAULT_BETA[reward]
+    # RL controller (Adam beta1=0, beta2=0.999, eps=1e-8); rl_lr per 256 held-out images of global batch
+    rl_lr: float | None = None
     rl_delay: float = 0.25  # RL lr is 0 for this fraction of steps
     rl_lr_growth: float = 10.0  # lr rises exponentially from base to growth x base by the end
     baseline_momentum: float = 0.95
@@ -32,10 +45,10 @@ class TunasConfig(SearchConfig):
     # absolute reward only: the latency part of the REINFORCE gradient estimated from this many
     # extra archs drawn from the policy and priced by the LatencyModel (0: from the sampled
     # arch only, as TuNAS); the same expected reward, a far less noisy gradient (search/README.md)
-    latency_samples: int = 0
+    latency_samples: int | None = None
     # Adam's moment estimates start with the controller (after the delay) rather than during it
     # (the reference code also updates them while lr is 0; search/README.md)
-    rl_moments_after_delay: bool = True
+    rl_moments_after_delay: bool | None = None
     # warmups
     op_warmup: float = 0.25  # op warmup probability decays 1 -> 0 over this fraction
     filter_warmup: float = 0.25
@@ -43,6 +56,46 @@ class TunasConfig(SearchConfig):
     sampled_window: float = 0.1  # sampled-average latency over the last 10% of steps
     refine: bool = False  # optional final latency refinement (search.tunas.refine); default: pure argmax
     refine_tolerance: float = 0.005
+
+    def __post_init__(self):
+        super().__post_init__()
+        given = {k: getattr(self, k) for k in PRESET_KEYS if getattr(self, k) is not None}
+        filled = preset_values(self.preset, given, self.reward)
+        for k, v in filled.items():
+            setattr(self, k, v)
+        self.given = tuple(given)
+        self.from_preset = tuple(k for k in PRESET_KEYS if k in filled)
+        if self.latency_samples is None:
+            self.latency_samples = 0  # soft / hard reward: the sampled arch prices latency
+        self.world = max(1, int(os.environ.get("WORLD_SIZE") or 1))  # torchrun's process count
+
+    @property
+    def global_batch(self) -> int:
+        """Training images per step over all processes (what the learning rates scale with)."""
+        return self.batch_size * self.world
+
+    def sources(self) -> dict:
+        """Per preset-controlled knob: 'option' (given explicitly), 'preset', or 'default' (the
+        soft / hard reward's own beta and latency pricing)."""
+        given = set(self.given)
+        return {k: "option" if k in given else "preset" if k in self.from_preset else "default"
+                for k in PRESET_KEYS}
+
+    def settings_text(self) -> str:
+        """The preset and every resolved value, one block (what the CLI prints before a search)."""
+        src = self.sources()
+        d = self.as_dict()
+        head = (f"tunas settings: preset {self.preset} (global batch {self.global_batch} = {self.batch_size} x "
+                f"{self.world} process{'es' if self.world > 1 else ''}); [preset] / [option] / [default]:")
+        rows = [f"  {k} = {d[k]!r} [{src[k]}]" for k in PRESET_KEYS]
+        rest = [f"{k}={v!r}" for k, v in d.items() if k not in PRESET_KEYS and k not in ("preset", "progress")]
+        lines, line = [], " "
+        for item in rest:
+            if len(line) + len(item) > 100:
+                lines.append(line)
+                line = " "
+            line += " " + item
+        return "\n".join([head, *rows, *lines, line])
 
     @property
     def beta_value(self) -> float:
@@ -55,6 +108,14 @@ class TunasConfig(SearchConfig):
 
     def check(self) -> None:
         super().check()
+        if self.weight_optimizer not in WEIGHT_OPTIMIZERS:
+            raise BadInput(f"--weight-optimizer: expected one of {', '.join(WEIGHT_OPTIMIZERS)}, got {self.weight_optimizer!r}")
+        if self.weight_decay_on not in WEIGHT_DECAY_ON:
+            raise BadInput(f"--weight-decay-on: expected one of {', '.join(WEIGHT_DECAY_ON)}, got {self.weight_decay_on!r}")
+        for name in ("weight_lr", "rl_lr"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise BadInput(f"--{name.replace('_', '-')}: must be a positive number, got {v}")
         if self.reward not in REWARDS:
             raise BadInput(f"--reward: expected one of {', '.join(REWARDS)}, got {self.reward!r}")
         if not 1 <= self.rl_samples <= min(self.batch_size, self.rl_batch_size):

@@ -5,8 +5,10 @@ Every module is allocated at its largest size. A call uses
   channels of the weights: TuNAS channel masking ("retaining only the first N channels and
   zeroing out the remaining ones"), implemented by slicing, which computes exactly the active
   channels of the masked convolution (tests check it against an explicit mask);
-- the centre k x k of the largest kernel for a smaller kernel size k: operation collapsing
-  (one weight tensor for all kernel sizes of a layer position).
+- per kernel size, its own depthwise conv and batch norm (`KernelChoice`), as TuNAS: operation
+  collapsing shares only the 1x1 expand/project convs across kernel sizes and expansion ratios
+  (TuNAS section 4.1, figure 2). With `share=True` (the `kernel_sharing` option) one weight at the
+  largest kernel serves every size through its centre k x k, and one batch norm (OFA-style, not TuNAS).
 Batch norm always uses batch statistics (TuNAS appendix E.2: batch norm in training mode, also
 when evaluating candidates), so no running statistics are kept.
 """
@@ -70,6 +72,47 @@ class SharedDepthwise(nn.Module):
         k = kernel or self.kernel
         c = x.shape[1]
         return F.conv2d(x, centre(self.weight[:c], k), None, self.stride, k // 2, 1, c)
+
+
+class KernelChoice(nn.Module):
+    """The kernel-size choice of one layer position: `make(k)` builds the module used at kernel k.
+
+    share=False (TuNAS): one module per kernel size in `kernels`. share=True (kernel sharing, OFA's
+    idea): one module at the largest kernel, called with the smaller k (it cuts the centre)."""
+
+    def __init__(self, kernels, make, share: bool = False):
+        super().__init__()
+        self.share, self.kmax = share, max(kernels)
+        sizes = (self.kmax,) if share else tuple(sorted(set(kernels)))
+        self.ops = nn.ModuleDict({str(k): make(k) for k in sizes})
+
+    def forward(self, x: torch.Tensor, kernel: int | None, *args) -> torch.Tensor:
+        kernel = kernel or self.kmax  # None: a layer whose kernel is not searched
+        return self.ops[str(self.kmax if self.share else kernel)](x, kernel, *args)
+
+
+class DepthwiseBN(nn.Module):
+    """Depthwise k x k conv + batch norm (the part of an inverted bottleneck a kernel size owns)."""
+
+    def __init__(self, channels: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.conv, self.bn = SharedDepthwise(channels, kernel, stride), SharedBatchNorm(channels)
+
+    def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        return self.bn(self.conv(x, kernel))
+
+
+class ConvBN(nn.Module):
+    """k x k conv + batch norm (or bias): a searched-kernel stem/head conv at one kernel size."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, bn: bool = True):
+        super().__init__()
+        self.conv = SharedConv2d(cin, cout, kernel, stride, bias=not bn)
+        self.bn = SharedBatchNorm(cout) if bn else None
+
+    def forward(self, x: torch.Tensor, kernel: int, cout: int) -> torch.Tensor:
+        y = self.conv(x, cout, kernel)
+        return self.bn(y) if self.bn is not None else y
 
 
 class SharedBatchNorm(nn.Module):

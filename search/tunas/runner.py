@@ -3,17 +3,19 @@
 Each step (one process; under torchrun every process does this with its own sample):
  1. sample an arch from the independent categorical policy (K archs with `rl_samples` = K, each
     taking 1/K of both batches below, as K TuNAS shards; the controller loss is their mean);
- 2. weight update on a training batch, for the sampled arch with op / filter warmup: every
+ 2. weight update on a training batch (`weight_optimizer`: SGD or TuNAS's RMSProp, optim.py),
+    for the sampled arch with op / filter warmup: every
     op decision (kernel, SE, skip) enables all its options with probability p_op and every
     filter decision (block width, expansion) takes its largest option with probability p_f,
     p decaying linearly 1 -> 0 over the first 25% of steps (layers averaging several ops are
     rematerialised when `remat` is on);
  3. RL update on a validation batch (4x the training batch): Q = accuracy of the sampled arch
     with the shared weights, T = LatencyModel latency, reward (absolute by default:
-    Q + beta |T/T0 - 1|, beta = -0.10), baseline = zero-debiased EMA (momentum 0.95) of the
+    Q + beta |T/T0 - 1|, beta from the preset: -2.0 proxy, -0.10 paper), baseline = zero-debiased EMA (momentum 0.95) of the
     (cross-process mean) reward, loss = -(reward - baseline) log pi(arch), Adam (beta1 = 0,
     beta2 = 0.999, eps = 1e-8) with lr 0 for the first 25% of steps, then base rising
-    exponentially to 10x base at the end. With `latency_samples` = N (absolute reward only) the
+    exponentially to 10x base at the end. With `latency_samples` = N (absolute reward only; the
+    proxy preset's 1024) the
     sampled arch's advantage is Q - EMA(Q) and the latency term's gradient comes from N more
     archs drawn from the policy (`latency_term_loss`): the same expected reward, less noise.
 The order (weights first, then the controller on the same sample) is the reference
@@ -38,7 +40,8 @@ from ..distributed import reduce_floats, reduce_mean_, wrap
 from ..progress import progress_bar
 from ..results import base_result
 from ..schedules import weight_learning_rate
-from ..training import batch_accuracy, evaluate_split, make_weight_optimizer, train_step
+from ..training import batch_accuracy, evaluate_split, train_step
+from .optim import make_tunas_weight_optimizer
 from .policy import CategoricalPolicy, EMABaseline, make_rl_optimizer
 from .rewards import absolute_reward, reward_function
 from .schedules import rl_learning_rate, warmup_probability
@@ -50,7 +53,7 @@ def build_supernet(ctx, seed: int) -> Supernet:
     torch.manual_seed(seed)
     net = Supernet(ctx.space, ctx.data.num_classes, ctx.data.in_channels, width=cfg.width,
                    min_channels=cfg.min_channels, resolution=cfg.resolution,
-                   min_feature_map=cfg.min_feature_map, remat=cfg.remat)
+                   min_feature_map=cfg.min_feature_map, remat=cfg.remat, kernel_sharing=cfg.kernel_sharing)
     return ctx.place(net)
 
 
@@ -62,7 +65,7 @@ def run_tunas(ctx) -> dict:
     model = wrap(net, dist)
     weight_lr = ctx.weight_lr
     rl_lr_base = ctx.scaled_lr("controller", cfg.rl_lr, cfg.rl_batch_size)
-    w_opt = make_weight_optimizer(model, cfg, weight_lr)
+    w_opt = make_tunas_weight_optimizer(model, cfg, weight_lr)
     policy = CategoricalPolicy(space.sizes, planner.parents())
     rl_opt = make_rl_optimizer(policy)
     baseline = EMABaseline(cfg.baseline_momentum)
@@ -173,7 +176,8 @@ def _finish(ctx, net, policy, trajectory, wall) -> dict:
         "proxy_accuracy_kind": "one-shot: final arch with the shared supernet weights, whole valid split",
         "final_entropy": policy.entropy(), "final_entropy_active": policy.entropy(argmax),
         "final_policy": [[round(float(v), 4) for v in p.detach()] for p in policy.prob_list()],
-        "proxy": net.describe(), "config": cfg.as_dict(),
+        "proxy": net.describe(), "preset": cfg.preset, "config": cfg.as_dict(), "config_sources": cfg.sources(),
+        "global_batch": cfg.global_batch,
         "trajectory": trajectory,
     })
     return result

@@ -6,11 +6,12 @@ stem/head convs (kernel searchable in mobilenetv3-like), depthwise-separable con
 bottlenecks (1x1 expansion, depthwise, optional squeeze-excite, 1x1 projection; residual where
 TuNAS has one), global pool, the MobileNetV3 post-pool 1x1 conv, and a linear classifier.
 
-Weight sharing (TuNAS section 4.1): one 1x1 expansion and one projection conv per layer
-position for all kernel sizes; one depthwise weight per position at the largest kernel with the
-centre k x k used for smaller kernels (operation collapsing); every width (block filters,
+Weight sharing (TuNAS section 4.1): one 1x1 expansion and one projection conv (with their batch
+norms) per layer position for every kernel size and expansion ratio (operation collapsing); a
+depthwise conv and batch norm of its own per kernel size, as TuNAS; every width (block filters,
 expansion) uses the first N channels of the largest allocation (channel masking). A skipped
-layer is the identity.
+layer is the identity. `kernel_sharing=True` instead cuts every kernel size from the centre of
+one largest-kernel weight with one batch norm (OFA-style; not TuNAS's, see search/README.md).
 
 Proxy: every channel count x `width` (at least `min_channels`), input at `resolution`.
 Strides: the space's stride pattern, except that the last stride-2 layers become stride 1
@@ -33,8 +34,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..proxy import proxy_strides
-from .layers import (SharedBatchNorm, SharedConv2d, SharedDepthwise, SharedLinear, SharedSqueezeExcite,
-                     activation)
+from .layers import (ConvBN, DepthwiseBN, KernelChoice, SharedBatchNorm, SharedConv2d, SharedLinear,
+                     SharedSqueezeExcite, activation)
 from .plan import MODULE_KINDS, Planner
 
 
@@ -45,31 +46,26 @@ def _mean(outputs: list) -> torch.Tensor:
 class ConvLayer(nn.Module):
     """k x k conv + BN (or bias) + activation; a searched kernel averages its options under op warmup."""
 
-    def __init__(self, cin, cout, kernel, stride, act, bn):
+    def __init__(self, cin, cout, kernels, stride, act, bn, share=False):
         super().__init__()
-        self.conv = SharedConv2d(cin, cout, kernel, stride, bias=not bn)
-        self.bn = SharedBatchNorm(cout) if bn else None
+        self.conv = KernelChoice(kernels, lambda k: ConvBN(cin, cout, k, stride, bn), share)
         self.act = activation(act)
 
     def forward(self, x, p):
-        outs = []
-        for k in p.kernels:
-            y = self.conv(x, p.cout, k)
-            outs.append(self.act(self.bn(y) if self.bn is not None else y))
-        return _mean(outs)
+        return _mean([self.act(self.conv(x, k, p.cout)) for k in p.kernels])
 
 
 class SepConvLayer(nn.Module):
     """Depthwise k x k + BN + act, 1x1 pointwise + BN; residual where the space has one."""
 
-    def __init__(self, cin, cout, kernel, stride, act, residual):
+    def __init__(self, cin, cout, kernels, stride, act, residual, share=False):
         super().__init__()
-        self.dw, self.bn1 = SharedDepthwise(cin, kernel, stride), SharedBatchNorm(cin)
+        self.dw = KernelChoice(kernels, lambda k: DepthwiseBN(cin, k, stride), share)
         self.pw, self.bn2 = SharedConv2d(cin, cout, 1), SharedBatchNorm(cout)
         self.act, self.residual = activation(act), residual
 
     def branch(self, x, p):
-        h = _mean([self.act(self.bn1(self.dw(x, k))) for k in p.kernels])
+        h = _mean([self.act(self.dw(x, k)) for k in p.kernels])
         return self.bn2(self.pw(h, p.cout))
 
     def forward(self, x, p):
@@ -79,17 +75,17 @@ class SepConvLayer(nn.Module):
 class BottleneckLayer(nn.Module):
     """Inverted bottleneck: 1x1 expand + BN + act, depthwise + BN + act, [SE], 1x1 project + BN."""
 
-    def __init__(self, cin, mid, cout, kernel, stride, act, residual, se_hidden):
+    def __init__(self, cin, mid, cout, kernels, stride, act, residual, se_hidden, share=False):
         super().__init__()
         self.expand, self.bn_e = SharedConv2d(cin, mid, 1), SharedBatchNorm(mid)
-        self.dw, self.bn_d = SharedDepthwise(mid, kernel, stride), SharedBatchNorm(mid)
+        self.dw = KernelChoice(kernels, lambda k: DepthwiseBN(mid, k, stride), share)
         self.se = SharedSqueezeExcite(mid, se_hidden) if se_hidden else None
         self.project, self.bn_p = SharedConv2d(mid, cout, 1), SharedBatchNorm(cout)
         self.act, self.residual = activation(act), residual
 
     def branch(self, x, p):
         h = self.act(self.bn_e(self.expand(x, p.mid)))
-        h = _mean([self.act(self.bn_d(self.dw(h, k))) for k in p.kernels])
+        h = _mean([self.act(self.dw(h, k)) for k in p.kernels])
         if any(p.se):
             h = _mean([self.se(h, p.se_hidden) if on else h for on in p.se])
         return self.bn_p(self.project(h, p.cout))
@@ -112,9 +108,10 @@ class Supernet(nn.Module):
     """The proxy supernet of a TuNAS space. forward(x, plan) with plan from `self.planner.plan(...)`."""
 
     def __init__(self, space, num_classes: int, in_channels: int = 3, width: float = 0.25, min_channels: int = 8,
-                 resolution: int = 32, min_feature_map: int = 2, remat: bool = True):
+                 resolution: int = 32, min_feature_map: int = 2, remat: bool = True, kernel_sharing: bool = False):
         super().__init__()
         self.space, self.remat, self.resolution = space, remat, resolution
+        self.kernel_sharing = kernel_sharing
         self.planner = Planner(space, width, min_channels)
         pl = self.planner
         specs = pl.specs
@@ -129,31 +126,33 @@ class Supernet(nn.Module):
                 continue
             cin = in_channels if i == mods[0] else pl.proxy(s.cin)
             cout = pl.proxy(s.cout)
-            kmax = self._kmax(spec, s)
+            kernels, share = self._kernels(spec, s), kernel_sharing
             if spec.kind == "conv":
-                m = ConvLayer(cin, cout, kmax, self.strides[i], spec.act, spec.bn)
+                m = ConvLayer(cin, cout, kernels, self.strides[i], spec.act, spec.bn, share)
             elif spec.kind == "sepconv":
-                m = SepConvLayer(cin, cout, kmax, self.strides[i], spec.act, spec.residual)
+                m = SepConvLayer(cin, cout, kernels, self.strides[i], spec.act, spec.residual, share)
             else:
                 mid = pl.proxy(s.mid)
                 se_dec = dict(spec.decisions).get("se")
                 has_se = se_dec is not None and True in pl.options[se_dec]
                 hidden = max(pl.proxy(_se(m)) for m in range(1, s.mid + 1)) if has_se else 0
-                m = BottleneckLayer(cin, mid, cout, kmax, self.strides[i], spec.act, spec.residual, hidden)
+                m = BottleneckLayer(cin, mid, cout, kernels, self.strides[i], spec.act, spec.residual, hidden, share)
             self.layers[str(i)] = m
             last = cout
         self.classifier = SharedLinear(last, num_classes)
 
-    def _kmax(self, spec, s) -> int:
+    def _kernels(self, spec, s) -> tuple:
+        """The kernel sizes this layer position can take (one when the kernel is not searched)."""
         dec = dict(spec.decisions)
         if "kernel" in dec:
-            return max(self.planner.options[dec["kernel"]])
-        return spec.kernel or 1 if spec.kind == "conv" else s.kernel
+            return tuple(self.planner.options[dec["kernel"]])
+        return (spec.kernel or 1 if spec.kind == "conv" else s.kernel,)
 
     def describe(self) -> dict:
         pl = self.planner
         return {"width": pl.width, "min_channels": pl.min_channels, "resolution": self.resolution,
                 "strides": {self.planner.specs[i].name: s for i, s in self.strides.items()},
+                "kernel_sharing": self.kernel_sharing,
                 "parameters": sum(p.numel() for p in self.parameters())}
 
     def forward(self, x: torch.Tensor, plan) -> torch.Tensor:
