@@ -2,11 +2,11 @@
 argument every command takes: an arch file, a reference name, or a search's result.json."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .arch import Arch, load_arch, parse_arch
 from .errors import BadInput
+from .fileio import read_json
 
 # What `search/` writes (search.results); read here so that every command taking an ARCH takes a
 # search result too, without the core layer importing the search package.
@@ -34,12 +34,7 @@ def reference_path(name: str) -> Path | None:
 def load_arch_or_result(path) -> Arch:
     """An Arch file, or a search's result.json (format latbench-search-result/1): its final arch."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return load_arch(path)  # load_arch words the JSON error
+    obj = read_json(path, "latbench-arch/1 or search result")
     if isinstance(obj, dict) and obj.get("format") == SEARCH_RESULT_FORMAT:
         if "arch" not in obj:
             raise BadInput(f"{path}: arch: missing (a search result names its final arch there)")
