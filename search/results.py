@@ -69,17 +69,31 @@ def write_results(out_dir, result: dict, plot=None) -> dict:
     return files
 
 
-def plot_trajectory(result: dict, path) -> None:
-    """Latency (sampled, argmax, target), reward / accuracy and RL learning rate over steps."""
+def new_figure(rows: int, height: float):
+    """(pyplot, figure, axes) of `rows` plots over steps, off-screen (Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, axes = plt.subplots(rows, 1, figsize=(8, height), sharex=True)
+    return plt, fig, axes
+
+
+def save_figure(plt, fig, path) -> None:
+    """Write `fig` as a PNG atomically and release it."""
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def plot_trajectory(result: dict, path) -> None:
+    """Latency (sampled, argmax, target), reward / accuracy and RL learning rate over steps."""
     traj = result.get("trajectory") or []
     steps = [t["step"] for t in traj]
     target = result["target_ms"]
-    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    plt, fig, axes = new_figure(3, 9)
     ax = axes[0]
     ax.plot(steps, [t.get("sampled_latency_ms") for t in traj], ".", ms=2, alpha=0.4, label="sampled")
     if any(t.get("argmax_latency_ms") is not None for t in traj):
@@ -107,7 +121,4 @@ def plot_trajectory(result: dict, path) -> None:
     fig.suptitle(f"{result['algo']} in {result['space']}: {result['latency_ms']:.2f} ms "
                  f"(target {target:g} ms)", fontsize=10)
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(plt, fig, path)

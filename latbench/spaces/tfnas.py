@@ -391,12 +391,7 @@ class TFNASMBV2Space(_StagedSpace):
     FIRST_STAGE_NUMBER = 3     # Table 5 numbers the stem 1 and the fixed block 2
 
     def _make_choices(self):
-        n0 = self.FIRST_STAGE_NUMBER
-        choices = [Choice(f"stage{si + n0}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + n0}/block{b + 1}/width", self.WIDTHS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + n0}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
-                    for si in self.depth_stages]
-        return choices
+        return op_width_depth_choices(self)
 
     def ratio(self, op_index: int, width_index: int) -> float:
         _, e, _ = _parse_op(self.OPS[op_index])
@@ -436,3 +431,14 @@ class TFNASMBV2Space(_StagedSpace):
         depths = [2, 3, 4, 3, 3]
         depth_idx = [self.choices[self.depth_decision(si)].options.index(d) for si, d in zip(self.depth_stages, depths)]
         return {"MobileNetV2": self.canonical(ops + widths + depth_idx)}
+
+
+def op_width_depth_choices(space) -> list:
+    """Decisions of a TF-NAS space with a width per block: every block's op, every block's width
+    (`space.WIDTHS`), then every stage's depth, in that walk order."""
+    n0 = space.FIRST_STAGE_NUMBER
+    choices = [Choice(f"stage{si + n0}/block{b + 1}/op", space.OPS) for si, b in space.blocks]
+    choices += [Choice(f"stage{si + n0}/block{b + 1}/width", space.WIDTHS) for si, b in space.blocks]
+    choices += [Choice(f"stage{si + n0}/depth", tuple(range(1, space.STAGES[si].blocks + 1)))
+                for si in space.depth_stages]
+    return choices

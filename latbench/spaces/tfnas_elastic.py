@@ -15,8 +15,7 @@ Walk order: 18 op decisions, 18 width decisions (same block order), 5 depth deci
 from __future__ import annotations
 
 from ..errors import BadInput
-from .tfnas import TFNASSpace, _parse_op
-from .base import Choice
+from .tfnas import TFNASSpace, _parse_op, op_width_depth_choices
 
 WIDTH_LEVELS = (0.5, 0.625, 0.75, 0.875, 1.0)  # fractions of the op's maximum mid width
 MAX_RATIO = {3: 4, 6: 8}
@@ -30,12 +29,7 @@ class TFNASElasticSpace(TFNASSpace):
     WIDTHS = WIDTH_LEVELS
 
     def _make_choices(self):
-        n0 = self.FIRST_STAGE_NUMBER
-        choices = [Choice(f"stage{si + n0}/block{b + 1}/op", self.OPS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + n0}/block{b + 1}/width", self.WIDTHS) for si, b in self.blocks]
-        choices += [Choice(f"stage{si + n0}/depth", tuple(range(1, self.STAGES[si].blocks + 1)))
-                    for si in self.depth_stages]
-        return choices
+        return op_width_depth_choices(self)
 
     def mid(self, cin: int, op_index: int, width_index: int) -> int:
         _, e, _ = _parse_op(self.OPS[op_index])

@@ -3,19 +3,14 @@ losses (weight loss, architecture CE, latency term), temperature, and the depth 
 (expected depth per stage, from softmax(β)). Written atomically."""
 from __future__ import annotations
 
-from latbench.fileio import atomic_write
+from ..results import new_figure, save_figure
 
 
 def plot_trajectory(result: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     traj = result.get("trajectory") or []
     steps = [t["step"] for t in traj]
     target = result["target_ms"]
-    fig, axes = plt.subplots(4, 1, figsize=(8, 11), sharex=True)
+    plt, fig, axes = new_figure(4, 11)
     ax = axes[0]
     arch = [t for t in traj if t.get("expected_latency_ms") is not None]
     ax.plot([t["step"] for t in arch], [t["expected_latency_ms"] for t in arch], ".", ms=2, alpha=0.4,
@@ -48,7 +43,4 @@ def plot_trajectory(result: dict, path) -> None:
     ax.set_xlabel("step")
     fig.suptitle(f"tfnas in {result['space']}: {result['latency_ms']:.3f} ms (target {target:g} ms)", fontsize=10)
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(plt, fig, path)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from latbench.arch import format_indices
 
 from ..distributed import BatchStream, all_reduce_mean, all_reduce_sum, unwrap, wrap
-from ..progress import progress_bar
+from ..progress import progress_bar, tick
 from ..results import FORMAT
 from ..schedules import weight_learning_rate
 from .arch_params import ArchParams, temperature
@@ -175,10 +175,7 @@ class TFNASSearch:
             row["depth_probs"] = [[round(float(v), 4) for v in p.detach()] for p in self.arch.depth_probs()]
             row["time_s"] = time.time() - t0
             trajectory.append(row)
-            if bar is not None:
-                bar.update(1)
-                if step % 10 == 0 or step == n - 1:
-                    bar.set_postfix_str(f"derived {row['derived_latency_ms']:.2f} ms, tau {tau:.2f}, loss {loss:.2f}")
+            tick(bar, step, n, lambda: f"derived {row['derived_latency_ms']:.2f} ms, tau {tau:.2f}, loss {loss:.2f}")
         if bar is not None:
             bar.close()
         return self.finish(trajectory, time.time() - t0)

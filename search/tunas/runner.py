@@ -37,7 +37,7 @@ import torch
 
 from ..checkpoint import Checkpointer
 from ..distributed import reduce_floats, reduce_mean_, wrap
-from ..progress import progress_bar
+from ..progress import progress_bar, tick
 from ..results import base_result
 from ..schedules import weight_learning_rate
 from ..training import batch_accuracy, evaluate_split, train_step
@@ -128,10 +128,7 @@ def run_tunas(ctx) -> dict:
                            "train_loss": loss, "warmup_p": max(p_op, p_f), "entropy": policy.entropy(),
                            "time_s": time.time() - t0})
         ck.step_done(step, trajectory, time.time() - t0)
-        if bar is not None:
-            bar.update(1)
-            if step % 10 == 0 or step == n - 1:
-                bar.set_postfix_str(f"sampled {latency:.1f} ms, argmax {argmax_lat:.1f} ms, acc {quality:.2f}")
+        tick(bar, step, n, lambda: f"sampled {latency:.1f} ms, argmax {argmax_lat:.1f} ms, acc {quality:.2f}")
     if bar is not None:
         bar.close()
     for stream in (train, valid):
