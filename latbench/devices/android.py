@@ -30,7 +30,6 @@ executable. Pushed model files are removed on ``close()``.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import tempfile
@@ -39,6 +38,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..build.cache import file_digest
 from ..errors import DeviceError
 from ..fileio import atomic_write_text
 from .adb import Adb, AdbError, find_adb
@@ -114,14 +114,6 @@ def set_configured_benchmark_model(path) -> Path:
     cfg[CONFIG_KEY] = str(path)
     atomic_write_text(cfg_file, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return cfg_file
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------- conditions
@@ -419,7 +411,7 @@ class AndroidDevice(Device):
         self._setup_dir()
         local = self.benchmark_model_path()
         self._binary_abi = check_abi(local, phone_abis(self.props()), self.adb.serial)
-        sha = _sha256(local)
+        sha = file_digest(local)
         res = self.adb.shell(["cat", REMOTE_BINARY_SHA], timeout=30, check=False)
         have = self.adb.shell(["ls", REMOTE_BINARY], timeout=30, check=False).returncode == 0
         if not (have and res.returncode == 0 and res.stdout.strip() == sha):
@@ -648,7 +640,7 @@ class AndroidDevice(Device):
             local = Path(to_tflite(target, cache_dir=self.cache_dir, batch=self.batch))
             label = getattr(target, "key", None) or getattr(target, "name", None) or local.name
         self._setup_dir()
-        sha = _sha256(local)
+        sha = file_digest(local)
         remote = f"{REMOTE_MODELS}/{sha[:20]}.tflite"
         if remote not in self._pushed:
             self.adb.push(local, remote, timeout=300)

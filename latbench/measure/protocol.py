@@ -140,12 +140,7 @@ def run_items(device, items: list, store, protocol: Protocol, progress: bool = T
                     noisy.append(it)
             if not noisy:
                 break
-            rng.shuffle(noisy)
-            bar.total += len(noisy)
-            bar.set_description(f"{desc} (re-measuring {len(noisy)} noisy)")
-            for it in noisy:
-                do(it)
-                bar.update(1)
+            _extra_pass(noisy, rng, do, bar, f"{desc} (re-measuring {len(noisy)} noisy)")
         if protocol.precision:
             _until_precise(items, store, protocol, rng, done, do, bar, desc, started)
     finally:
@@ -173,14 +168,22 @@ def _until_precise(items, store, protocol, rng, done, do, bar, desc, started) ->
         todo = imprecise(items, store, protocol, done)
         if not todo:
             return
-        rng.shuffle(todo)
-        bar.total += len(todo)
-        bar.set_description(f"{desc} (±{protocol.precision:g} %: {len(todo)} items need more rounds)")
-        for it in todo:
-            if spent():
-                return
-            do(it)
-            bar.update(1)
+        if not _extra_pass(todo, rng, do, bar, f"{desc} (±{protocol.precision:g} %: {len(todo)} items need more "
+                           "rounds)", stop=spent):
+            return
+
+
+def _extra_pass(todo: list, rng, do, bar, description: str, stop=lambda: False) -> bool:
+    """One more round for each of `todo`, in shuffled order; False when `stop()` cut the pass short."""
+    rng.shuffle(todo)
+    bar.total += len(todo)
+    bar.set_description(description)
+    for it in todo:
+        if stop():
+            return False
+        do(it)
+        bar.update(1)
+    return True
 
 
 def shard(items: list, index: int, count: int) -> list:
