@@ -26,9 +26,9 @@ import torch.nn.functional as F
 
 from latbench.arch import format_indices
 
-from ..distributed import BatchStream, all_reduce_mean, all_reduce_sum, unwrap, wrap
+from ..distributed import BatchStream, all_reduce_mean, all_reduce_sum, wrap
 from ..progress import progress_bar, tick
-from ..results import FORMAT
+from ..results import base_result
 from ..schedules import weight_learning_rate
 from .arch_params import ArchParams, temperature
 from .elasticity import fit_widths
@@ -183,22 +183,17 @@ class TFNASSearch:
     def finish(self, trajectory, wall) -> dict:
         ctx, cfg = self.ctx, self.cfg
         idx = self.derived()
-        name = f"tfnas-{self.space.name}-{cfg.target_ms:g}ms-seed{cfg.seed}"
-        arch = self.view.decode(idx, name=name)
+        arch = self.view.decode(idx)
+        result = base_result(ctx, "tfnas", arch, wall)  # latency: the table's prediction of the arch
         pred = self.table.predict(arch)
-        lat = float(pred.latency_ms)
         op_p = [p.detach() for p in self.arch.op_probs()]
         depth_p = [p.detach() for p in self.arch.depth_probs()]
         expected = float(self.lm.expected_latency([p.double() for p in op_p + depth_p]))
         ops_idx = idx[:self.view.num_blocks]
         kept = self.view.kept_blocks(idx)
-        return {
-            "format": FORMAT, "algo": "tfnas", "space": self.space.name, "lut": ctx.lut, "target_ms": cfg.target_ms,
-            "latency_ms": lat, "relative_error": abs(lat / cfg.target_ms - 1.0),
+        result.update({
             "indices": format_indices(idx),
             "indices_kind": "argmax op per searchable block, then argmax depth index per stage; mid widths in arch",
-            "arch": arch.to_dict(), "seed": cfg.seed, "steps": cfg.steps, "world_size": ctx.dist.world,
-            "wall_s": wall, "data": ctx.data.describe(),
             "model_latency_ms": float(self.lm.latency(idx)),
             "estimated_keys": sorted(pred.estimated),
             "expected_latency_ms": expected,
@@ -216,7 +211,8 @@ class TFNASSearch:
             "schedule": {"warmup_steps": self.warmup_steps, "epoch_steps": self.epoch_steps,
                          "elastic_every": self.elastic_every},
             "trajectory": trajectory,
-        }
+        })
+        return result
 
 
 def run_tfnas(ctx) -> dict:
