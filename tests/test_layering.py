@@ -127,3 +127,13 @@ def test_import_resolution(tmp_path, src, expect, monkeypatch):
     f.write_text(src)
     monkeypatch.setattr(f"{__name__}.REPO", tmp_path)
     assert imports_of(f, "pkg.a", {"pkg", "pkg.a", "pkg.b"}) == {expect}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_folder_is_a_regular_package(package):
+    """`packages = find:` skips folders without `__init__.py`, so a wheel would lack them (a checkout
+    still imports them as namespace packages, which hides the gap)."""
+    missing = sorted(str(d.relative_to(REPO)) for d in (REPO / package).rglob("*")
+                     if d.is_dir() and d.name != "__pycache__" and any(d.glob("*.py"))
+                     and not (d / "__init__.py").exists())
+    assert missing == []
