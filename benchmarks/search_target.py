@@ -47,6 +47,13 @@ sys.path.insert(0, str(REPO))
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "search_target.json"
 GOAL_FRACTION = 0.95  # 19 of 20 seeds within +-0.5 %
 PIXEL1_SPACES = ["proxylessnas", "proxylessnas-enlarged", "mobilenetv3-like"]
+# searches run on one --cpu-lut at each --targets value, and the result fields each one reports
+TABLE_ALGOS = {
+    "tfnas": ("expected_latency_ms", "ops", "depths", "mids", "model_latency_ms", "estimated_keys"),
+    "netadaptv2": ("in_band", "macs", "iterations", "samples_evaluated", "metric_evaluations", "search_wall_s",
+                   "supernet"),
+}
+DEFAULT_TABLE_SPACE = {"tfnas": "tfnas", "netadaptv2": "netadaptv2"}
 
 
 # ---------------------------------------------------------------------- workers (one per subprocess)
@@ -61,7 +68,7 @@ def _config(job: dict):
     return make_config(job["algo"], target_ms=job["target"], space=job["space"], lut=job.get("lut"),
                        steps=job.get("steps"), seed=job["seed"], progress=False, remat=job.get("remat", True),
                        out=job.get("out", "unused"), threads=1, **{k: job.get(k) for k in own},
-                       **(job.get("tfnas") or {}))  # search.tfnas.config.TFNASConfig fields
+                       **(job.get("options") or {}))  # the algorithm config's own fields (TFNASConfig, ...)
 
 
 def worker_search(job: dict) -> dict:
@@ -75,18 +82,18 @@ def worker_search(job: dict) -> dict:
     out = {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "latency_ms": r["latency_ms"], "steps": r["steps"],
            "preset": r.get("preset"),
            "relative_error": r["relative_error"], "proxy_accuracy": r["proxy_accuracy"], "indices": r["indices"]}
-    if job["algo"] == "tfnas":
-        out.update({k: r[k] for k in ("expected_latency_ms", "ops", "depths", "mids", "model_latency_ms",
-                                      "estimated_keys")})
-        out["estimated_keys"] = len(out["estimated_keys"])
+    if job["algo"] in TABLE_ALGOS:
+        out.update({k: r.get(k) for k in TABLE_ALGOS[job["algo"]]})
+        if job["algo"] == "tfnas":
+            out["estimated_keys"] = len(out["estimated_keys"] or ())
         out["standalone_accuracy"] = r["proxy_accuracy"]  # one-shot; stand-alone training is TuNAS-space only
         out["standalone_steps"] = 0
         if job.get("keep_dir"):  # the final arch, for `latbench measure` on a quiet machine
-            d = Path(job["keep_dir"])
-            d.mkdir(parents=True, exist_ok=True)
             from latbench.fileio import atomic_write_text
 
-            atomic_write_text(d / f"tfnas-{job['target']:g}ms-seed{job['seed']}.json", json.dumps(r["arch"]) + "\n")
+            d = Path(job["keep_dir"])
+            d.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(d / f"{job['algo']}-{job['target']:g}ms-seed{job['seed']}.json", json.dumps(r["arch"]) + "\n")
         return out
     if job["algo"] == "tunas":
         out.update({k: r[k] for k in ("argmax_latency_ms", "argmax_relative_error", "sampled_latency_ms",
@@ -145,9 +152,10 @@ def run_job(job: dict) -> dict:
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
     if p.returncode != 0:
-        return {**job, "error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"}
+        return {**job, "job_key": _job_key(job),
+                "error": p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}"}
     res = json.loads(p.stdout.strip().splitlines()[-1])
-    return {**job, **res, "process_wall_s": time.time() - t0}
+    return {**job, **res, "job_key": _job_key(job), "process_wall_s": time.time() - t0}
 
 
 def machine_info() -> dict:
@@ -177,7 +185,8 @@ def summarise(rows: list, spaces: list) -> dict:
         key = sp["label"]
         tun = [r for r in rows if r["kind"] == "search" and r["algo"] == "tunas" and r["label"] == key and "error" not in r]
         rnd = [r for r in rows if r["kind"] == "search" and r["algo"] == "random" and r["label"] == key and "error" not in r]
-        tfn = [r for r in rows if r["kind"] == "search" and r["algo"] == "tfnas" and r["label"] == key and "error" not in r]
+        tab = [r for r in rows if r["kind"] == "search" and r["algo"] in TABLE_ALGOS and r["label"] == key
+               and "error" not in r]
         mem = {str(r["remat"]): r for r in rows if r["kind"] == "memory" and r["label"] == key and "error" not in r}
         s = {}
         if tun:
@@ -192,15 +201,23 @@ def summarise(rows: list, spaces: list) -> dict:
                           "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in tun])),
                           "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in tun])),
                           "standalone_accuracy_mean": float(np.mean([r["standalone_accuracy"] for r in tun]))}
-        for target in sorted({r["target"] for r in tfn}):
-            rs = [r for r in tfn if r["target"] == target]
+        for algo, target in sorted({(r["algo"], r["target"]) for r in tab}):
+            rs = [r for r in tab if r["algo"] == algo and r["target"] == target]
             err = [r["relative_error"] for r in rs]
-            s[f"tfnas@{target:g}ms"] = {
+            t = s[f"{algo}@{target:g}ms"] = {
                 "seeds": len(rs), "error_mean": float(np.mean(err)), "error_max": float(np.max(err)),
                 "within_0.5pct": int(sum(e <= 0.005 for e in err)), "at_most_target": int(sum(r["latency_ms"] <= target for r in rs)),
                 "wall_s_mean": float(np.mean([r["wall_s"] for r in rs])),
                 "peak_rss_mb_max": float(np.max([r["peak_rss_mb"] for r in rs])),
                 "oneshot_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rs]))}
+            if algo == "netadaptv2":  # its goal band is [0.99 T, T]
+                t["in_band"] = int(sum(bool(r["in_band"]) for r in rs))
+                t["samples_evaluated_mean"] = float(np.mean([r["samples_evaluated"] for r in rs]))
+                t["search_wall_s_mean"] = float(np.mean([r["search_wall_s"] for r in rs]))
+            need = math.ceil(GOAL_FRACTION * len(rs))
+            hit = t["in_band"] if algo == "netadaptv2" else t["within_0.5pct"]
+            t["goal"] = {"hit": hit, "needed": need, "met": hit >= need,
+                         "band": "[0.99 T, T]" if algo == "netadaptv2" else "+-0.5 %"}
         if rnd:
             s["random"] = {"seeds": len(rnd), "best_accuracy_mean": float(np.mean([r["proxy_accuracy"] for r in rnd])),
                            "final_error_mean": float(np.mean([r["relative_error"] for r in rnd])),
@@ -233,8 +250,8 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
         if "error" in r:
             print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} failed: {r['error']}")
             continue
-        if r["algo"] == "tfnas":
-            print(f"{r['label']:24} {r['algo']:6} {r['seed']:>4} {'-':>10} {'-':>10} {r['latency_ms']:>9.2f} "
+        if r["algo"] in TABLE_ALGOS:
+            print(f"{r['label']:24} {r['algo'][:6]:6} {r['seed']:>4} {'-':>10} {'-':>10} {r['latency_ms']:>9.2f} "
                   f"{_pct(r['relative_error']):>9} {'-':>8} {r['proxy_accuracy']:>7.3f} {'-':>6} {r['wall_s']:>7.0f} "
                   f"{r['peak_rss_mb']:>7.0f}  T={r['target']:g}")
             continue
@@ -261,11 +278,14 @@ def print_table(rows: list, summary: dict, info: dict) -> None:
                          f"stand-alone acc {t['standalone_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s "
                          f"(max {t['wall_s_max']:.0f}), peak RSS {t['peak_rss_mb_max']:.0f} MB;")
         for k, t in s.items():
-            if k.startswith("tfnas@"):
-                parts.append(f"TF-NAS {k[6:]}: error mean {_pct(t['error_mean'])} (max {_pct(t['error_max'])}, "
-                             f"{t['within_0.5pct']}/{t['seeds']} within 0.5%, {t['at_most_target']} at or below T), "
+            if k.split("@")[0] in TABLE_ALGOS:
+                g = t["goal"]
+                band = f", {t['in_band']}/{t['seeds']} in [0.99 T, T]" if "in_band" in t else ""
+                parts.append(f"{k}: error mean {_pct(t['error_mean'])} (max {_pct(t['error_max'])}, "
+                             f"{t['within_0.5pct']}/{t['seeds']} within 0.5%, {t['at_most_target']} at or below T{band}), "
                              f"one-shot acc {t['oneshot_accuracy_mean']:.3f}, wall {t['wall_s_mean']:.0f} s, "
-                             f"peak RSS {t['peak_rss_mb_max']:.0f} MB;")
+                             f"peak RSS {t['peak_rss_mb_max']:.0f} MB; GOAL ({g['band']}, >= {g['needed']}/{t['seeds']}): "
+                             f"{'met' if g['met'] else 'NOT met'} ({g['hit']}/{t['seeds']});")
         if "random" in s:
             rs = s["random"]
             parts.append(f"random search error mean {_pct(rs['final_error_mean'])} (max {_pct(rs['final_error_max'])}, "
@@ -304,14 +324,16 @@ def main(argv=None) -> int:
     ap.add_argument("--rl-lr", type=float, default=None, help="TuNAS base RL learning rate (default: the preset's)")
     ap.add_argument("--latency-samples", type=int, default=None,
                     help="TuNAS: archs per step pricing the latency term (default: the preset's)")
-    ap.add_argument("--algo", choices=("tunas", "tfnas"), default="tunas",
-                    help="tfnas: TF-NAS searches of --tfnas-space on --cpu-lut at each --targets value (no random "
-                    "search or memory jobs: TuNAS's supernet cannot build the TF-NAS spaces)")
-    ap.add_argument("--tfnas-space", default="tfnas", help="tfnas: tfnas, tfnas-elastic or tfnas-mbv2")
-    ap.add_argument("--targets", type=float, nargs="*", default=None, help="tfnas: latency targets in ms")
-    ap.add_argument("--tfnas-options", default=None,
-                    help='tfnas: JSON of TFNASConfig overrides, e.g. \'{"lambda_lat": 0.1}\'')
-    ap.add_argument("--keep-archs", default=None, help="tfnas: folder for the final archs (to measure them)")
+    ap.add_argument("--algo", choices=("tunas", *TABLE_ALGOS), default="tunas",
+                    help="tfnas / netadaptv2: searches of --algo-space on --cpu-lut at each --targets value (no "
+                    "random search or memory jobs: TuNAS's supernet cannot build those spaces)")
+    ap.add_argument("--algo-space", "--tfnas-space", dest="algo_space", default=None,
+                    help="tfnas / netadaptv2: the space (default tfnas / netadaptv2; tfnas-elastic, tfnas-mbv2)")
+    ap.add_argument("--targets", type=float, nargs="*", default=None, help="tfnas / netadaptv2: latency targets in ms")
+    ap.add_argument("--options", "--tfnas-options", dest="options", default=None,
+                    help='tfnas / netadaptv2: JSON of the algorithm config\'s overrides, e.g. \'{"lambda_lat": 0.1}\' '
+                    'or \'{"scd": true}\'')
+    ap.add_argument("--keep-archs", default=None, help="tfnas / netadaptv2: folder for the final archs (to measure them)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
     if args.worker:
@@ -320,8 +342,8 @@ def main(argv=None) -> int:
         print(json.dumps(res))
         return 0
 
-    if args.algo == "tfnas":
-        return main_tfnas(args, ap)
+    if args.algo in TABLE_ALGOS:
+        return main_table_algo(args, ap)
     spaces = [{"label": s, "space": s, "lut": None, "target": args.target} for s in args.spaces]
     if args.cpu_lut and not args.no_cpu:
         spaces.append({"label": f"{args.cpu_space}@{Path(args.cpu_lut).stem}", "space": args.cpu_space,
@@ -346,41 +368,77 @@ def main(argv=None) -> int:
     return run_all(jobs, spaces, args)
 
 
-def main_tfnas(args, ap) -> int:
-    if not args.cpu_lut or not args.targets:
-        ap.error("--algo tfnas needs --cpu-lut and --targets")
-    options = json.loads(args.tfnas_options) if args.tfnas_options else None
-    label = f"{args.tfnas_space}@{Path(args.cpu_lut).stem}"
-    spaces = [{"label": label, "space": args.tfnas_space, "lut": args.cpu_lut, "target": None}]
-    jobs = [{**spaces[0], "target": t, "kind": "search", "algo": "tfnas", "seed": seed, "steps": args.steps,
-             "candidates": args.candidates, "tfnas": options, "keep_dir": args.keep_archs}
+def main_table_algo(args, ap) -> int:
+    options = json.loads(args.options) if args.options else None
+    macs = (options or {}).get("metric") == "macs"  # netadaptv2: targets in millions of MACs, no table
+    if not args.targets or (not macs and (not args.cpu_lut or args.cpu_lut == ap.get_default("cpu_lut"))):
+        ap.error(f"--algo {args.algo} needs --cpu-lut (a table of its space) and --targets")
+    space = args.algo_space or DEFAULT_TABLE_SPACE[args.algo]
+    lut = None if macs else args.cpu_lut
+    label = f"{space}@{'macs' if macs else Path(args.cpu_lut).stem}"
+    spaces = [{"label": label, "space": space, "lut": lut, "target": None}]
+    jobs = [{**spaces[0], "target": t, "kind": "search", "algo": args.algo, "seed": seed, "steps": args.steps,
+             "candidates": args.candidates, "options": options, "keep_dir": args.keep_archs}
             for t in args.targets for seed in range(args.seed_start, args.seed_start + args.seeds)]
     return run_all(jobs, spaces, args)
 
 
+def _job_key(job: dict) -> str:
+    return json.dumps({k: v for k, v in job.items() if k != "keep_dir"}, sort_keys=True)
+
+
+def _row_of(job: dict, rows: list, finished_only: bool = True):
+    """The row of `job` among `rows` (run_job stamps each row with its job's key), or None."""
+    key = _job_key(job)
+    return next((r for r in rows if not (finished_only and "error" in r) and r.get("job_key") == key), None)
+
+
+def _done_before(path: str, jobs: list) -> list:
+    """Rows of an earlier, interrupted run into the same --out whose jobs are in this run (resume)."""
+    try:
+        rows = json.loads(Path(path).read_text()).get("runs", [])
+    except (OSError, ValueError):
+        return []
+    return [r for r in (_row_of(j, rows) for j in jobs) if r is not None]
+
+
 def run_all(jobs, spaces, args) -> int:
+    """Runs the jobs `--workers` at a time, rewriting --out after each one (complete: false until the
+    last), and skips jobs an earlier run into the same --out already finished."""
+    from concurrent.futures import as_completed
+
+    from latbench.fileio import atomic_write_text
+
     info = machine_info()
     t0 = time.time()
-    print(f"{len(jobs)} jobs, {args.workers} at a time ...", file=sys.stderr)
-    done = []
+    done = _done_before(args.out, jobs)
+    todo = [j for j in jobs if _row_of(j, done) is None]
+    print(f"{len(jobs)} jobs ({len(jobs) - len(todo)} done in {args.out} before), {args.workers} at a time ...",
+          file=sys.stderr)
+
+    def write(complete: bool) -> None:
+        report = {"benchmark": "search_target", "complete": complete, "machine": info,
+                  "settings": {k: v for k, v in vars(args).items() if k != "worker"},
+                  "summary": summarise(done, spaces), "runs": done}
+        atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+
     with ThreadPoolExecutor(args.workers) as pool:
-        for r in pool.map(run_job, jobs):
+        for fut in as_completed([pool.submit(run_job, j) for j in todo]):
+            r = fut.result()
             done.append(r)
+            write(False)
             print(f"  [{len(done)}/{len(jobs)}] {r['label']} {r.get('algo', 'memory')} "
                   f"{'seed ' + str(r['seed']) if 'seed' in r else 'remat=' + str(r.get('remat'))} "
                   f"{'FAILED: ' + r['error'] if 'error' in r else 'ok'}"
                   f"{', argmax ' + _pct(r['argmax_relative_error']) + ' off' if 'argmax_relative_error' in r else ''}"
+                  f"{', ' + _pct(r['relative_error']) + ' off' if r.get('algo') in TABLE_ALGOS and 'error' not in r else ''}"
                   f" ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    done = [r for r in (_row_of(j, done, finished_only=False) for j in jobs) if r is not None]  # job order
     info["total_wall_s"] = time.time() - t0
     info["load_average_at_end"] = list(os.getloadavg())
-    summary = summarise(done, spaces)
-    print_table(done, summary, info)
-    print(f"\ntotal wall time {info['total_wall_s']:.0f} s")
-    from latbench.fileio import atomic_write_text
-
-    report = {"benchmark": "search_target", "machine": info,
-              "settings": {k: v for k, v in vars(args).items() if k != "worker"}, "summary": summary, "runs": done}
-    atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+    write(True)
+    print_table(done, summarise(done, spaces), info)
+    print(f"\ntotal wall time {info['total_wall_s']:.0f} s (this run)")
     print(f"wrote {args.out}")
     return 0
 
