@@ -209,3 +209,16 @@ def test_shipped_cpu_tables_cover_their_space(name):
     assert t.data["provenance"]["store"] and t.data["method"] in name
     ms = t.predict(resolve_arch("proxylessnas-mobile"), strict=True).latency_ms
     assert 1.0 < ms < 50.0
+
+
+@pytest.mark.parametrize("name, cpu_a_ms", [("cpu-torch-tfnas-isolated", 15.993), ("cpu-torch-tfnas-fitted", 20.883)])
+def test_shipped_tfnas_tables_cover_both_spaces(name, cpu_a_ms):
+    """Every op of `tfnas-elastic` (a superset of `tfnas`) is measured, so elastic widths never need
+    an estimate; the fitted one is the TF-NAS spaces' default table and prices TF-NAS-CPU-A as shipped."""
+    t = load_table(name)
+    assert t.data["device"]["device"] == "cpu" and t.data["runtime"] == "torch"
+    assert set(t.data["spaces"]) == {"tfnas", "tfnas-elastic"}
+    assert {op.key for op in get_space("tfnas-elastic").ops("block")} <= set(t.entries)
+    arch = resolve_arch("tfnas-cpu-a")
+    assert t.predict(arch, strict=True).latency_ms == pytest.approx(cpu_a_ms, abs=5e-4)
+    assert get_space("tfnas").default_table == get_space("tfnas-elastic").default_table == "cpu-torch-tfnas-fitted"

@@ -105,7 +105,7 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--space", "no-such-space"], "unknown space"),
     (["--space", "tfnas"], "TuNAS spaces only"),
     (["--algo", "tfnas", "--space", "proxylessnas"], "--algo tfnas searches tfnas, tfnas-elastic, tfnas-mbv2"),
-    (["--algo", "tfnas"], "no shipped table for space tfnas"),
+    (["--algo", "tfnas", "--space", "tfnas-mbv2"], "no shipped table for space tfnas-mbv2"),
     (["--algo", "random", "--beta", "-1"], "--beta: not an option of --algo random"),
     (["--algo", "tunas", "--samples", "3"], "--samples: not an option of --algo tunas"),
     (["--algo", "netadaptv2", "--space", "proxylessnas"], "(--space netadaptv2)"),

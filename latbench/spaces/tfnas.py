@@ -337,6 +337,7 @@ class TFNASSpace(_StagedSpace):
     FIXED_BLOCK_SE = 8
     HEAD_ACT = "swish"
     OPS = TFNAS_OPS
+    default_table = "cpu-torch-tfnas-fitted"  # the shipped CPU PyTorch table (TF-NAS's own CPU setup)
 
     def _make_choices(self):
         n0 = self.FIRST_STAGE_NUMBER
