@@ -314,6 +314,23 @@ def test_validate_measures_on_the_tables_timing(profiled, tmp_path, cli):
     assert "timing" not in json.loads(r.stdout)["measured_on"]
 
 
+def test_validate_given_archs(profiled, tmp_path, cli):
+    """--arch validates exactly the archs named (files, shipped names, a search's result.json), in order."""
+    arch = sample_archs(get_space("proxylessnas"), 1, 7, "validate")[0]
+    arch_file = tmp_path / "mine.json"
+    arch_file.write_text(json.dumps(arch.to_dict()))
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"format": "latbench-search-result/1", "arch": arch.to_dict()}))
+    r, out = _validate_isolated_table(profiled, tmp_path, cli, "--arch", arch_file, "--arch", "proxylessnas-mobile",
+                                      "--arch", result, "--rounds", "1", "--runs", "2", "--json")
+    assert json.loads(r.stdout)["n"] == 3
+    rows = (out / "archs.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[1] for row in rows] == [arch.name, "ProxylessNAS-Mobile", arch.name]
+    r = cli("validate", "--device", "cpu", "--lut", "pixel1-tunas-proxylessnas", "--arch", arch_file,
+            "--band", "80:90", "--out", tmp_path / "v2")
+    assert r.returncode == 2 and r.stderr.strip() == "latbench: error: --band: not with --arch (it selects random archs)"
+
+
 def test_context_table_is_calibrated_to_end_to_end_times(profiled):
     """With ≥ 5 networks, node times are rescaled by the least-squares factor s and base c of
     measured ≈ s·Σ entries + c: on the training networks that fit is never worse than the plain

@@ -183,21 +183,25 @@ def predict(arch, lut_path, strict, as_json):
 @click.option("--space", "space_name", default=None, help="Space to sample from (default: the table's first).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--band", default=None, help="Rejection-sample into a predicted-latency band LO:HI (ms).")
+@click.option("--arch", "arch_args", multiple=True,
+              help="Validate this arch instead of N random ones (a file, a shipped name or a search's result.json; "
+                   "repeatable), e.g. the final archs of searches.")
 @click.option("--serial", default=None, help="Android: adb serial of the phone.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="Store for the whole-network measurements (default OUT/measurements.db; resumable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="validation", show_default=True)
 @protocol_options
 @json_option
-def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing, lut_path, space_name, seed, band, serial,
-             db_path, out_dir, rounds, runs, warmup, precision, budget_s, workers, as_json):
-    """Predict N random archs with a table, measure them on the device, report the fit.
+def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing, lut_path, space_name, seed, band,
+             arch_args, serial, db_path, out_dir, rounds, runs, warmup, precision, budget_s, workers, as_json):
+    """Predict N random archs (or the --arch ones) with a table, measure them on the device, report the fit.
 
     Writes OUT/report.json, OUT/archs.csv and OUT/scatter.png (predicted vs measured, ±5/±10 % bands).
 
     \b
     Example:
       latbench validate --archs 100 --device cpu --runtime ort --lut cpu-ort.lut.json --space proxylessnas
+      latbench validate --device cpu --runtime torch --lut cpu-torch-tfnas-fitted --arch runs/a/result.json --arch runs/b/result.json
     """
     from ..lut.files import load_table
     from ..measure.store import ProfileStore
@@ -210,7 +214,11 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
         check_writable(db_path, "--db")
     table = load_table(lut_path)
     space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
-    archs = validation_archs(table, space, n_archs, seed, band)
+    if arch_args and band:
+        raise BadInput("--band: not with --arch (it selects random archs)")
+    archs = [load_arch_arg(a) for a in arch_args] if arch_args else validation_archs(table, space, n_archs, seed, band)
+    for a in archs:
+        table.predict(a)  # a table that cannot price an arch fails now, not after the measurements
     timing = validation_timing(device_name, timing, table)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing, workers=workers)
     store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint(), lock=True)
