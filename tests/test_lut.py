@@ -222,3 +222,17 @@ def test_shipped_tfnas_tables_cover_both_spaces(name, cpu_a_ms):
     arch = resolve_arch("tfnas-cpu-a")
     assert t.predict(arch, strict=True).latency_ms == pytest.approx(cpu_a_ms, abs=5e-4)
     assert get_space("tfnas").default_table == get_space("tfnas-elastic").default_table == "cpu-torch-tfnas-fitted"
+
+
+def test_shipped_netadaptv2_tables_price_the_space():
+    """Every layer op of `netadaptv2` is measured (isolated, fitted), so NetAdaptV2's samples are never
+    estimated; the fitted table is the space's default and prices the paper's 51 ms network as shipped."""
+    space = get_space("netadaptv2")
+    assert space.default_table == "cpu-ort-netadaptv2-fitted"
+    keys = {op.key for op in space.ops("layer")}
+    for name in ("cpu-ort-netadaptv2-isolated", "cpu-ort-netadaptv2-fitted"):
+        t = load_table(name)
+        assert t.data["runtime"] == "ort" and t.granularity == "layer" and t.data["spaces"] == ["netadaptv2"]
+        assert keys <= set(t.entries)
+    pred = load_table("cpu-ort-netadaptv2-fitted").predict(resolve_arch("netadaptv2-51ms"), strict=True)
+    assert pred.latency_ms == pytest.approx(7.729, abs=5e-4)

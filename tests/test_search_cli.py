@@ -109,7 +109,7 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--algo", "random", "--beta", "-1"], "--beta: not an option of --algo random"),
     (["--algo", "tunas", "--samples", "3"], "--samples: not an option of --algo tunas"),
     (["--algo", "netadaptv2", "--space", "proxylessnas"], "(--space netadaptv2)"),
-    (["--algo", "netadaptv2", "--space", "netadaptv2"], "give --lut FILE or --metric macs"),
+    (["--algo", "netadaptv2", "--lut", "pixel1-tunas-proxylessnas"], "built for space(s) proxylessnas"),
     (["--algo", "evolution"], "unknown algorithm"),
     (["--reward", "linear"], "--reward"),
     (["--steps", "0"], "--steps"),

@@ -85,6 +85,7 @@ class NetAdaptV2Space(SearchSpace):
     RESOLUTION = 224
     NUM_CLASSES = 1000
     SPEC = INITIAL
+    default_table = "cpu-ort-netadaptv2-fitted"  # the shipped CPU ONNX Runtime table (layer granularity)
 
     def __init__(self):
         self.choices, self.slots = [], []  # slots[i]: (layer index, field) of decision i

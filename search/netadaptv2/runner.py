@@ -36,7 +36,13 @@ def load_metric(space, metric: str, lut):
     if metric == "macs":
         return MacsMetric(space), None
     if lut is None:
-        raise BadInput(f"--lut: no shipped latency table for space {space.name}; give --lut FILE or --metric macs")
+        from ..latency import default_lut
+
+        try:
+            lut = default_lut(space)
+        except BadInput:
+            raise BadInput(f"--lut: no shipped latency table for space {space.name}; "
+                           "give --lut FILE or --metric macs") from None
     from latbench.lut.files import load_table
 
     table = load_table(lut)
