@@ -214,11 +214,14 @@ def validate(n_archs, device_name, runtime, core, batch, benchmark_model, timing
         check_writable(db_path, "--db")
     table = load_table(lut_path)
     space = get_space(space_name or (table.data["spaces"] or [None])[0] or "proxylessnas")
-    if arch_args and band:
-        raise BadInput("--band: not with --arch (it selects random archs)")
-    archs = [load_arch_arg(a) for a in arch_args] if arch_args else validation_archs(table, space, n_archs, seed, band)
-    for a in archs:
-        table.predict(a)  # a table that cannot price an arch fails now, not after the measurements
+    if arch_args:
+        if band:
+            raise BadInput("--band: not with --arch (it selects random archs)")
+        archs = [load_arch_arg(a) for a in arch_args]
+        for a in archs:
+            table.predict(a)  # a table that cannot price an arch fails now, not after the measurements
+    else:
+        archs = validation_archs(table, space, n_archs, seed, band)  # priced there
     timing = validation_timing(device_name, timing, table)
     dev = make_device(device_name, runtime, core, batch, benchmark_model, serial, timing=timing, workers=workers)
     store = ProfileStore(db_path or Path(out_dir) / "measurements.db", dev.fingerprint(), lock=True)
