@@ -32,6 +32,15 @@ class RandomConfig(SearchConfig):
         if self.candidates < 1:
             raise BadInput(f"--candidates: must be at least 1, got {self.candidates}")
 
+    def check_space(self, space) -> None:
+        # rejection sampling prices millions of index lists through a compiled LatencyModel, which needs
+        # the space's cost factors (a NetAdaptV2 sub-network is priced arch by arch instead)
+        from latbench.spaces.base import SearchSpace
+
+        if type(space).cost_factors is SearchSpace.cost_factors:
+            raise BadInput(f"--space: {space.name}: random search needs a space a LatencyModel can compile "
+                           "(not netadaptv2)")
+
 
 def run_random_search(ctx) -> dict:
     cfg, space, lm, dist = ctx.cfg, ctx.space, ctx.lm, ctx.dist

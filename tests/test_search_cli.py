@@ -110,6 +110,7 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--algo", "tunas", "--samples", "3"], "--samples: not an option of --algo tunas"),
     (["--algo", "netadaptv2", "--space", "proxylessnas"], "(--space netadaptv2)"),
     (["--algo", "netadaptv2", "--lut", "pixel1-tunas-proxylessnas"], "built for space(s) proxylessnas"),
+    (["--algo", "random", "--space", "netadaptv2"], "random search needs a space a LatencyModel can compile"),
     (["--algo", "evolution"], "unknown algorithm"),
     (["--reward", "linear"], "--reward"),
     (["--steps", "0"], "--steps"),
