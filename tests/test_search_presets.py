@@ -20,7 +20,7 @@ from search.tunas.supernet import Supernet  # noqa: E402
 def test_proxy_is_the_default_preset():
     cfg = make_config("tunas")
     assert cfg.preset == "proxy"
-    assert (cfg.beta_value, cfg.latency_samples, cfg.weight_optimizer, cfg.weight_decay_on) == (-2.0, 1024, "sgd", "all")
+    assert (cfg.beta_value, cfg.latency_samples, cfg.weight_optimizer, cfg.weight_decay_on) == (-3.0, 1024, "sgd", "all")
     assert (cfg.weight_lr, cfg.rl_lr, cfg.rl_moments_after_delay) == (0.4, 0.05, True)  # per 256 images
     assert TunasConfig().as_dict() == cfg.as_dict()
     assert set(cfg.sources().values()) == {"preset"}

@@ -41,7 +41,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               "GPU, attached phone) and record predicted vs measured latency; else say why not.")
 @click.option("--reward", default=None, help="TuNAS: absolute | soft | hard (TuNAS / MnasNet) [default: absolute].")
 @click.option("--beta", type=float, default=None,
-              help="Reward cost weight [default: absolute: the preset's (-2.0 proxy, -0.10 paper); soft/hard -0.07].")
+              help="Reward cost weight [default: absolute: the preset's (-3.0 proxy, -0.10 paper); soft/hard -0.07].")
 @click.option("--batch-size", type=int, default=None, help="Weight-training batch per process [default: 64].")
 @click.option("--width", type=float, default=None, help="Proxy width multiplier [default: 0.25].")
 @click.option("--resolution", type=int, default=None, help="Proxy input resolution [default: 32].")
@@ -76,7 +76,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               help="TF-NAS: weights that price the expected latency [default: gumbel, as TF-NAS's code].")
 @click.option("--preset", default=None,
               help="TuNAS and NetAdaptV2: proxy = settings measured to land on the target at the built-in proxy's "
-              "budget (TuNAS: beta -2.0, 1024 latency samples, SGD); paper = the paper's (TuNAS: beta -0.10, one "
+              "budget (TuNAS: beta -3.0, 1024 latency samples, SGD); paper = the paper's (TuNAS: beta -0.10, one "
               "sample, RMSProp, L2 on conv kernels; NetAdaptV2: J 200, L 10, 3 % reduction, decay 0.98). Explicit "
               "options override it (search/README.md) [default: proxy].")
 @click.option("--metric", type=click.Choice(["latency", "macs"]), default=None,

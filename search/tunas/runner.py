@@ -11,7 +11,7 @@ Each step (one process; under torchrun every process does this with its own samp
     rematerialised when `remat` is on);
  3. RL update on a validation batch (4x the training batch): Q = accuracy of the sampled arch
     with the shared weights, T = LatencyModel latency, reward (absolute by default:
-    Q + beta |T/T0 - 1|, beta from the preset: -2.0 proxy, -0.10 paper), baseline = zero-debiased EMA (momentum 0.95) of the
+    Q + beta |T/T0 - 1|, beta from the preset: -3.0 proxy, -0.10 paper), baseline = zero-debiased EMA (momentum 0.95) of the
     (cross-process mean) reward, loss = -(reward - baseline) log pi(arch), Adam (beta1 = 0,
     beta2 = 0.999, eps = 1e-8) with lr 0 for the first 25% of steps, then base rising
     exponentially to 10x base at the end. With `latency_samples` = N (absolute reward only; the
