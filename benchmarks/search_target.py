@@ -337,6 +337,8 @@ def main(argv=None) -> int:
     ap.add_argument("--options", "--tfnas-options", dest="options", default=None,
                     help='tfnas / netadaptv2: JSON of the algorithm config\'s overrides, e.g. \'{"lambda_lat": 0.1}\' '
                     'or \'{"scd": true}\'')
+    ap.add_argument("--stop-when-decided", action="store_true",
+                    help="skip a table's remaining seeds once its goal is met or can no longer be met")
     ap.add_argument("--keep-archs", default=None, help="tfnas / netadaptv2: folder for the final archs (to measure them)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     args = ap.parse_args(argv)
@@ -410,6 +412,27 @@ def _done_before(path: str, jobs: list) -> list:
     return [r for r in (_row_of(j, rows) for j in jobs) if r is not None]
 
 
+def _goal_hit(row: dict) -> bool:
+    if row["algo"] == "netadaptv2":
+        return bool(row["in_band"])
+    return row["argmax_relative_error" if row["algo"] == "tunas" else "relative_error"] <= 0.005
+
+
+def _cancel_decided(futures: dict, jobs: list, done: list) -> None:
+    """Cancel the queued jobs of every (table, algorithm, target) whose goal is already decided:
+    enough seeds landed, or more missed than the goal allows (GOAL_FRACTION of the group's seeds)."""
+    group = lambda j: (j["label"], j["algo"], j["target"])  # noqa: E731
+    for g in {group(j) for j in jobs if j["kind"] == "search" and j["algo"] != "random"}:
+        n = sum(group(j) == g for j in jobs if j["kind"] == "search")
+        rows = [r for r in done if r.get("kind") == "search" and "error" not in r and group(r) == g]
+        need, hit = math.ceil(GOAL_FRACTION * n), sum(_goal_hit(r) for r in rows)
+        if hit >= need or len(rows) - hit > n - need:
+            for fut, j in futures.items():
+                if group(j) == g and fut.cancel():
+                    print(f"  {g[0]} {g[1]} seed {j['seed']}: skipped, the goal is decided "
+                          f"({hit} of {len(rows)} landed, {need} of {n} needed)", file=sys.stderr, flush=True)
+
+
 def run_all(jobs, spaces, args) -> int:
     """Runs the jobs `--workers` at a time, rewriting --out after each one (complete: false until the
     last), and skips jobs an earlier run into the same --out already finished."""
@@ -431,10 +454,15 @@ def run_all(jobs, spaces, args) -> int:
         atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
 
     with ThreadPoolExecutor(args.workers) as pool:
-        for fut in as_completed([pool.submit(run_job, j) for j in todo]):
+        futures = {pool.submit(run_job, j): j for j in todo}
+        for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
             r = fut.result()
             done.append(r)
             write(False)
+            if args.stop_when_decided:
+                _cancel_decided(futures, jobs, done)
             print(f"  [{len(done)}/{len(jobs)}] {r['label']} {r.get('algo', 'memory')} "
                   f"{'seed ' + str(r['seed']) if 'seed' in r else 'remat=' + str(r.get('remat'))} "
                   f"{'FAILED: ' + r['error'] if 'error' in r else 'ok'}"

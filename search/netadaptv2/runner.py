@@ -107,7 +107,10 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
         if progress is not None:
             progress(step, losses[-1])
     wall = time.time() - t0
-    per_step = ncfg.batch_size if ncfg.ordered_dropout else 1
+    # distinct sub-networks trained per step: one per ordered-dropout image, the full-network share
+    # of the batch counting once; without ordered dropout the batch trains one sample
+    n_full = int(ncfg.full_fraction * ncfg.batch_size)
+    per_step = ncfg.batch_size - n_full + (1 if n_full else 0) if ncfg.ordered_dropout else 1
     return {"steps": ncfg.train_steps, "wall_s": wall, "s_per_step": wall / max(1, ncfg.train_steps),
             "ordered_dropout": ncfg.ordered_dropout, "full_fraction": ncfg.full_fraction,
             "subnetworks_per_step": per_step,
