@@ -418,19 +418,30 @@ def _goal_hit(row: dict) -> bool:
     return row["argmax_relative_error" if row["algo"] == "tunas" else "relative_error"] <= 0.005
 
 
-def _cancel_decided(futures: dict, jobs: list, done: list) -> None:
-    """Cancel the queued jobs of every (table, algorithm, target) whose goal is already decided:
-    enough seeds landed, or more missed than the goal allows (GOAL_FRACTION of the group's seeds)."""
-    group = lambda j: (j["label"], j["algo"], j["target"])  # noqa: E731
-    for g in {group(j) for j in jobs if j["kind"] == "search" and j["algo"] != "random"}:
-        n = sum(group(j) == g for j in jobs if j["kind"] == "search")
-        rows = [r for r in done if r.get("kind") == "search" and "error" not in r and group(r) == g]
+def _group(job: dict) -> tuple:
+    return job["label"], job["algo"], job["target"]
+
+
+def _decided(jobs: list, done: list) -> dict:
+    """{(table, algorithm, target): reason} for every group whose goal is already decided: enough seeds
+    landed, or more missed than the goal allows (GOAL_FRACTION of the group's seeds)."""
+    out = {}
+    for g in {_group(j) for j in jobs if j["kind"] == "search" and j["algo"] != "random"}:
+        n = sum(_group(j) == g for j in jobs if j["kind"] == "search")
+        rows = [r for r in done if r.get("kind") == "search" and "error" not in r and _group(r) == g]
         need, hit = math.ceil(GOAL_FRACTION * n), sum(_goal_hit(r) for r in rows)
         if hit >= need or len(rows) - hit > n - need:
-            for fut, j in futures.items():
-                if group(j) == g and fut.cancel():
-                    print(f"  {g[0]} {g[1]} seed {j['seed']}: skipped, the goal is decided "
-                          f"({hit} of {len(rows)} landed, {need} of {n} needed)", file=sys.stderr, flush=True)
+            out[g] = f"{hit} of {len(rows)} landed, {need} of {n} needed"
+    return out
+
+
+def _cancel_decided(futures: dict, jobs: list, done: list) -> None:
+    """Cancel the queued jobs of every group whose goal is already decided."""
+    for g, why in _decided(jobs, done).items():
+        for fut, j in futures.items():
+            if _group(j) == g and fut.cancel():
+                print(f"  {g[0]} {g[1]} seed {j['seed']}: skipped, the goal is decided ({why})",
+                      file=sys.stderr, flush=True)
 
 
 def run_all(jobs, spaces, args) -> int:
@@ -444,6 +455,9 @@ def run_all(jobs, spaces, args) -> int:
     t0 = time.time()
     done = _done_before(args.out, jobs)
     todo = [j for j in jobs if _row_of(j, done) is None]
+    if args.stop_when_decided:  # a resumed run skips the groups an earlier run already decided
+        decided = _decided(jobs, done)
+        todo = [j for j in todo if j["kind"] != "search" or _group(j) not in decided]
     print(f"{len(jobs)} jobs ({len(jobs) - len(todo)} done in {args.out} before), {args.workers} at a time ...",
           file=sys.stderr)
 
