@@ -5,7 +5,10 @@
 1024 latency samples landed 30/30 searches on the kernel-sharing supernet but, with a depthwise
 conv per kernel size, seed 50 stuck 0.69 % off; beta -2.0 landed seeds 50-52 at 0.22/0.07/0.09 %
 but missed 2 of 8 on proxylessnas-enlarged; beta -3.0 landed 8/8 tuning seeds there and 3/3 on each
-other shipped table. `paper`: TuNAS's own values, tuned for ~27k steps x 32 shards on ImageNet; at the proxy's budget they leave the policy uncollapsed and the argmax several % off T0.
+other shipped table (on the reporting seeds: 20/20 on proxylessnas, 18/20 on mobilenetv3-like,
+8/10 on proxylessnas-enlarged; benchmarks/RESULTS.md). `paper`: TuNAS's own values, tuned for ~27k
+steps x 32 shards on ImageNet; at the proxy's budget they leave the policy uncollapsed and the
+argmax several % off T0.
 
 | knob                    | proxy            | paper                          | paper's source                          |
 |-------------------------|------------------|--------------------------------|-----------------------------------------|
