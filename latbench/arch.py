@@ -82,6 +82,21 @@ class Arch:
         return sum(s.macs for s in self.shapes())
 
     @property
+    def elementwise_ops(self) -> int:
+        """Multiplies/adds that `macs` leaves out (it counts conv and fc weights only, as TF-slim's
+        MobileNetV3 figures): SE global pooling and channel scaling, residual adds, global pooling.
+        Some papers count them (MobileNetV3-Large: 216.6 M MACs here, 219 M in its paper)."""
+        total = 0
+        for s in self.shapes():
+            if s.type == "mbconv" and s.layer.get("se"):
+                total += 2 * s.mid * s.hout * s.hout
+            if s.residual and not (s.cbc or {}).get("identity"):
+                total += s.cout * s.hout * s.hout
+            if s.type == "pool":
+                total += s.cin * s.hin * s.hin
+        return total
+
+    @property
     def params(self) -> int:
         return sum(s.params for s in self.shapes())
 

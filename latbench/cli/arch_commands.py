@@ -25,12 +25,14 @@ def macs(arch, as_json):
     a = load_arch_arg(arch)
     rows = [{"layer": s.index, "type": s.type, "in": s.cin, "out": s.cout, "mid": s.mid,
              "resolution": s.hin, "macs": s.macs, "params": s.params} for s in a.shapes()]
-    data = {"name": a.name, "macs": a.macs, "params": a.params, "resolution": a.resolution, "layers": rows}
+    data = {"name": a.name, "macs": a.macs, "elementwise_ops": a.elementwise_ops, "params": a.params,
+            "resolution": a.resolution, "layers": rows}
     lines = [f"{'#':>3} {'type':7} {'in':>5} {'mid':>5} {'out':>5} {'res':>4} {'MACs':>12} {'params':>10}"]
     for r in rows:
         lines.append(f"{r['layer']:>3} {r['type']:7} {r['in']:>5} {r['mid']:>5} {r['out']:>5} {r['resolution']:>4} "
                      f"{r['macs']:>12,} {r['params']:>10,}")
-    lines.append(f"{a.name}: {a.macs / 1e6:.1f}M MACs, {a.params / 1e6:.3f}M params at {a.resolution}x{a.resolution}")
+    lines.append(f"{a.name}: {a.macs / 1e6:.1f}M MACs, {a.params / 1e6:.3f}M params at {a.resolution}x{a.resolution}"
+                 f" (+{a.elementwise_ops / 1e6:.1f}M element-wise ops: SE pooling/scaling, residual adds, pooling)")
     emit(data, as_json, "\n".join(lines))
 
 
