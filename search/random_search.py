@@ -34,12 +34,12 @@ class RandomConfig(SearchConfig):
 
     def check_space(self, space) -> None:
         # rejection sampling prices millions of index lists through a compiled LatencyModel, which needs
-        # the space's cost factors (a NetAdaptV2 sub-network is priced arch by arch instead)
+        # the space's cost factors; a space without them is priced arch by arch only
         from latbench.spaces.base import SearchSpace
 
         if type(space).cost_factors is SearchSpace.cost_factors:
             raise BadInput(f"--space: {space.name}: random search needs a space a LatencyModel can compile "
-                           "(not netadaptv2)")
+                           "(one with cost factors)")
 
 
 def run_random_search(ctx) -> dict:

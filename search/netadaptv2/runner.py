@@ -87,6 +87,7 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
     opt = torch.optim.SGD(net.parameters(), lr=ncfg.lr, momentum=0.9, nesterov=True, weight_decay=ncfg.weight_decay)
     x_all, y_all = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
     sizes = net.space.sizes
+    n_full = int(ncfg.full_fraction * ncfg.batch_size)  # images per batch running the initial network
     t0, losses = time.time(), []
     net.train()
     for step in range(ncfg.train_steps):
@@ -96,7 +97,7 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
         xb, yb = x_all[pick], y_all[pick]
         if ncfg.ordered_dropout:
             idx = balanced_indices(sizes, ncfg.batch_size, rng)
-            idx[:int(ncfg.full_fraction * ncfg.batch_size)] = np.asarray(sizes) - 1  # sandwich: full network
+            idx[:n_full] = np.asarray(sizes) - 1  # sandwich: full network
         else:
             idx = np.array([int(rng.integers(n)) for n in sizes])
         opt.zero_grad(set_to_none=True)
@@ -109,7 +110,6 @@ def train_supernet(net, data, ncfg, seed: int, progress=None) -> dict:
     wall = time.time() - t0
     # distinct sub-networks trained per step: one per ordered-dropout image, the full-network share
     # of the batch counting once; without ordered dropout the batch trains one sample
-    n_full = int(ncfg.full_fraction * ncfg.batch_size)
     per_step = ncfg.batch_size - n_full + (1 if n_full else 0) if ncfg.ordered_dropout else 1
     return {"steps": ncfg.train_steps, "wall_s": wall, "s_per_step": wall / max(1, ncfg.train_steps),
             "ordered_dropout": ncfg.ordered_dropout, "full_fraction": ncfg.full_fraction,
