@@ -27,7 +27,7 @@ from search.context import SearchContext  # noqa: E402
 from search.data import ProxyData  # noqa: E402
 from search.distributed import DistInfo  # noqa: E402
 from search.tfnas.arch_params import ArchParams, temperature  # noqa: E402
-from search.tfnas.config import TFNASConfig  # noqa: E402
+from search.tfnas.config import PROXY_LAMBDA, TFNASConfig  # noqa: E402
 from search.tfnas.elasticity import fit_widths  # noqa: E402
 from search.tfnas.run import TFNASSearch  # noqa: E402
 from search.tfnas.supernet import ElasticOp  # noqa: E402
@@ -167,6 +167,26 @@ def test_latency_term_pulls_toward_target():
     for _ in range(5):
         s.arch_step(1.0)
     assert float(s.lm.expected_latency(probs())) < e0
+
+
+@pytest.mark.parametrize("kind", ["expected", "derived"])
+def test_latency_target_prices_the_expected_or_the_derived_arch(kind):
+    """LAT in the loss: the expected latency (TF-NAS) or the derived arch's latency at the current
+    widths; with T between the two, the two pull the expected latency in opposite directions."""
+    s = TFNASSearch(tiny_context(warmup=0.0, lambda_lat=50.0, latency_weights="softmax", latency_target=kind))
+    probs = lambda: [p.detach().double() for p in s.arch.op_probs() + s.arch.depth_probs()]  # noqa: E731
+    e0 = float(s.lm.expected_latency(probs()))
+    d0 = s.pricer.latency(s.derived(), s.widths.mids)
+    assert abs(d0 / e0 - 1) > 0.05
+    s.cfg.target_ms = target = 0.5 * (e0 + d0)
+    out = s.arch_step(1.0)
+    priced = d0 if kind == "derived" else e0
+    assert out["expected_latency_ms"] == pytest.approx(e0, rel=1e-9)
+    assert out["loss_latency_ms"] == pytest.approx(priced, rel=1e-9)
+    assert out["latency_loss"] == pytest.approx(50.0 * abs(priced / target - 1), rel=1e-6)
+    for _ in range(4):
+        s.arch_step(1.0)
+    assert (float(s.lm.expected_latency(probs())) > e0) == (priced < target)
 
 
 def test_temperature_schedule():
@@ -364,6 +384,25 @@ def test_bad_tfnas_option():
         make_config("tfnas", latency_weights="mean").check()
 
 
+def test_presets_fill_lambda_and_options_override():
+    from latbench.errors import BadInput
+
+    from search.registry import make_config
+    from search.tfnas.config import PRESETS, PROXY_LAMBDA
+
+    proxy = make_config("tfnas")
+    assert proxy.preset == "proxy" and proxy.lambda_lat == PROXY_LAMBDA and proxy.latency_target == "derived"
+    assert proxy.sources() == {"lambda_lat": "preset", "latency_target": "preset"}
+    paper = make_config("tfnas", preset="paper")
+    assert paper.lambda_lat == 0.1 == PRESETS["paper"]["lambda_lat"]  # TF-NAS's objective
+    assert paper.latency_target == "expected"
+    given = make_config("tfnas", preset="paper", lambda_lat=0.5)
+    assert given.lambda_lat == 0.5 and given.sources() == {"lambda_lat": "option", "latency_target": "preset"}
+    assert "lambda_lat = 0.5 [option]" in given.settings_text()
+    with pytest.raises(BadInput, match="--preset: expected one of proxy, paper, got 'fast'"):
+        make_config("tfnas", preset="fast")
+
+
 # ---------------------------------------------------------------------- end to end
 def test_tiny_search_through_cli(cli, tmp_path):
     space = TFNASSpace()
@@ -397,6 +436,8 @@ def test_tiny_search_through_cli(cli, tmp_path):
     assert any(t.get("expected_latency_ms") for t in traj) and any(t.get("latency_loss") is not None for t in traj)
     assert len(traj[0]["depth_probs"]) == len(space.depth_stages)
     assert result["schedule"]["warmup_steps"] == 1
+    assert result["preset"] == "proxy" and result["config"]["lambda_lat"] == PROXY_LAMBDA
+    assert "tfnas settings: preset proxy; lambda_lat = " in r.stderr
 
 
 def test_tfnas_mbv2_search_lands_at_or_below_target():

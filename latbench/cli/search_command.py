@@ -64,7 +64,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               help="NHWC memory format [default: on CUDA only].")
 @click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints in OUT/checkpoint; "
               "re-running the same command resumes from the newest (0: none) [default: 200].")
-@click.option("--lambda-lat", type=float, default=None, help="TF-NAS: latency weight λ in CE + λ|LAT/T − 1| [default: 0.1].")
+@click.option("--lambda-lat", type=float, default=None, help="TF-NAS: latency weight λ in CE + λ|LAT/T − 1| [default: the preset's, 1.0 proxy, 0.1 paper].")
 @click.option("--temperature", type=float, default=None, help="TF-NAS: initial Gumbel-softmax temperature [default: 5.0].")
 @click.option("--temperature-decay", type=float, default=None, help="TF-NAS: temperature factor per epoch [default: 0.96].")
 @click.option("--arch-lr", type=float, default=None, help="TF-NAS: Adam learning rate of α, β [default: 0.01].")
@@ -74,11 +74,14 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--elastic-every", type=int, default=None, help="TF-NAS: elasticity scaling every N steps [default: every epoch].")
 @click.option("--latency-weights", type=click.Choice(["gumbel", "softmax"]), default=None,
               help="TF-NAS: weights that price the expected latency [default: gumbel, as TF-NAS's code].")
+@click.option("--latency-target", type=click.Choice(["expected", "derived"]), default=None,
+              help="TF-NAS: LAT in the loss: expected = the expected latency (TF-NAS); derived = the derived arch's "
+              "latency with the expected latency's gradient [default: the preset's, derived proxy, expected paper].")
 @click.option("--preset", default=None,
-              help="TuNAS and NetAdaptV2: proxy = settings measured to land on the target at the built-in proxy's "
-              "budget (TuNAS: beta -3.0, 1024 latency samples, SGD); paper = the paper's (TuNAS: beta -0.10, one "
-              "sample, RMSProp, L2 on conv kernels; NetAdaptV2: J 200, L 10, 3 % reduction, decay 0.98). Explicit "
-              "options override it (search/README.md) [default: proxy].")
+              help="TuNAS, TF-NAS and NetAdaptV2: proxy = settings measured to land on the target at the built-in "
+              "proxy's budget (TuNAS: beta -3.0, 1024 latency samples, SGD; TF-NAS: lambda 1.0); paper = the paper's "
+              "(TuNAS: beta -0.10, one sample, RMSProp, L2 on conv kernels; TF-NAS: lambda 0.1; NetAdaptV2: J 200, "
+              "L 10, 3 % reduction, decay 0.98). Explicit options override it (search/README.md) [default: proxy].")
 @click.option("--metric", type=click.Choice(["latency", "macs"]), default=None,
               help="NetAdaptV2: what the target constrains; macs: --target-ms is millions of MACs [default: latency].")
 @click.option("--samples", type=int, default=None, help="NetAdaptV2: J, samples per MCD iteration.")
@@ -98,7 +101,7 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
            weight_optimizer, kernel_sharing, measure, reward, beta, batch_size, width, resolution, rl_lr, rl_samples,
            latency_samples, candidates, remat, refine, weight_lr, lr_scaling, amp, channels_last, checkpoint_every,
            lambda_lat, temperature, temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every,
-           latency_weights, preset, metric, samples, layers, initial_reduction, decay, scd, ordered_dropout,
+           latency_weights, latency_target, preset, metric, samples, layers, initial_reduction, decay, scd, ordered_dropout,
            full_fraction, threads, quiet, as_json):
     """Search SPACE for the most accurate arch at TARGET ms on a LUT (TuNAS or random search).
 
@@ -129,6 +132,7 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
                       candidates=candidates, refine=refine, lambda_lat=lambda_lat, temperature=temperature,
                       temperature_decay=temperature_decay, arch_lr=arch_lr, arch_every=arch_every,
                       epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights,
+                      latency_target=latency_target,
                       preset=preset, metric=metric, samples=samples, layers=layers,
                       initial_reduction=initial_reduction, decay=decay, scd=scd, ordered_dropout=ordered_dropout,
                       full_fraction=full_fraction, weight_optimizer=weight_optimizer, kernel_sharing=kernel_sharing)

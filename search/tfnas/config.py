@@ -2,6 +2,11 @@
 width/resolution, threads). Defaults are TF-NAS's (supplement section 2 and the reference code's
 train_search.py), with epochs mapped to steps of the proxy task; its weight optimizer's learning
 rate and decay replace the common defaults.
+
+Presets (`--preset`, as for TuNAS; an explicit option overrides its preset value):
+  proxy (default): the latency weight measured to land on T at the built-in proxy's budget
+         (search/README.md "Landing at proxy scale"; chosen on tuning seeds < 100);
+  paper: TF-NAS's lambda 0.1, set for 90 epochs on ImageNet.
 """
 from __future__ import annotations
 
@@ -12,12 +17,19 @@ from latbench.errors import BadInput
 from ..config import SearchConfig
 
 SPACES = ("tfnas", "tfnas-elastic", "tfnas-mbv2")
+# proxy-scale latency weight: at TF-NAS's 0.1 the loss's expected latency stays 14-18 % below T over
+# the proxy's ~800 steps and shallow derived archs end below T (search/README.md)
+PROXY_LAMBDA = 1.0
+LATENCY_TARGETS = ("expected", "derived")
+PRESETS = {"proxy": {"lambda_lat": PROXY_LAMBDA, "latency_target": "derived"},
+           "paper": {"lambda_lat": 0.1, "latency_target": "expected"}}
 
 
 @dataclass
 class TFNASConfig(SearchConfig):
     space: str = "tfnas"
-    lambda_lat: float = 0.1          # loss = CE + lambda |LAT / T - 1|
+    preset: str = "proxy"            # PRESETS: fills every knob it names that is left at None
+    lambda_lat: float | None = None  # loss = CE + lambda |LAT / T - 1| (None: the preset's)
     temperature: float = 5.0         # Gumbel-softmax temperature at the start of architecture training
     temperature_decay: float = 0.96  # x per epoch of architecture training
     warmup: float = 0.1              # fraction of steps training weights only (TF-NAS: 10 of 90 epochs)
@@ -36,6 +48,28 @@ class TFNASConfig(SearchConfig):
     grad_clip: float = 5.0
     latency_weights: str = "gumbel"  # "gumbel": the arch step's own Gumbel-softmax weights price the
     #                                  latency (TF-NAS's code); "softmax": softmax(alpha)
+    latency_target: str | None = None  # what LAT in the loss is (None: the preset's): "expected" - the
+    #                                  expected latency (TF-NAS); "derived" - the expected latency scaled by
+    #                                  (derived arch's latency / expected latency), the factor detached: the
+    #                                  loss sees the arch elasticity scaling fits, the gradient flows as TF-NAS's
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.preset not in PRESETS:
+            raise BadInput(f"--preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+        self.from_preset = tuple(k for k, v in PRESETS[self.preset].items() if getattr(self, k) is None)
+        for k in self.from_preset:
+            setattr(self, k, PRESETS[self.preset][k])
+
+    def sources(self) -> dict:
+        """Per preset-controlled knob: 'preset' or 'option' (given explicitly)."""
+        return {k: "preset" if k in self.from_preset else "option" for k in PRESETS[self.preset]}
+
+    def settings_text(self) -> str:
+        """The preset and its resolved values (what the CLI prints before a search)."""
+        src = self.sources()
+        return f"tfnas settings: preset {self.preset}; " + ", ".join(
+            f"{k} = {getattr(self, k)!r} [{src[k]}]" for k in PRESETS[self.preset])
 
     def check(self) -> None:
         super().check()
@@ -51,6 +85,8 @@ class TFNASConfig(SearchConfig):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise BadInput(f"tfnas {name}: must be at least 1, got {v}")
+        if self.latency_target not in LATENCY_TARGETS:
+            raise BadInput(f"--latency-target: expected one of {', '.join(LATENCY_TARGETS)}, got {self.latency_target!r}")
         if self.latency_weights not in ("gumbel", "softmax"):
             raise BadInput(f"tfnas latency_weights: gumbel or softmax, got {self.latency_weights!r}")
 

@@ -8,8 +8,10 @@ Every step:
  2. every `arch_every`-th step after warm-up, an architecture step on a held-out batch: the
     supernet with Gumbel-softmax weights over all ops (temperature τ) and softmax(β) depths;
     loss = CE + λ |LAT / T − 1| with LAT the expected LUT latency of (op weights, depth
-    probabilities) from a LatencyModel of the current widths (widths.ElasticView); Adam, then α
-    renormalised to log-probabilities;
+    probabilities) from a LatencyModel of the current widths (widths.ElasticView) — or, with
+    `latency_target` "derived" (the proxy preset), that expected latency scaled by the detached
+    ratio (derived arch's latency / expected latency), so the loss aims at the arch elasticity
+    scaling fits while its gradient is TF-NAS's; Adam, then α renormalised to log-probabilities;
  3. every `elastic_every` steps after warm-up and at the last step, elasticity scaling of the
     derived arch's widths (elasticity.fit_widths), the supernet's active channels re-selected by
     depthwise L1 norm, and the LatencyModel recompiled for the new widths.
@@ -99,7 +101,10 @@ class TFNASSearch:
         logits = self.net(xv, [(gw, depth_p)])[0]
         ce = F.cross_entropy(logits, yv)
         lat_w = gw if t.latency_weights == "gumbel" else self.arch.op_probs()
-        lat = self.lm.expected_latency([w.double() for w in lat_w] + [p.double() for p in depth_p])
+        expected = self.lm.expected_latency([w.double() for w in lat_w] + [p.double() for p in depth_p])
+        lat = expected
+        if t.latency_target == "derived":  # the derived arch's latency, the expected latency's gradient
+            lat = expected * (self.pricer.latency(self.derived(), self.widths.mids) / float(expected.detach()))
         lat_loss = t.lambda_lat * torch.abs(lat / self.cfg.target_ms - 1.0)
         loss = ce + lat_loss.to(ce.dtype)
         params = list(self.arch.parameters())
@@ -112,7 +117,7 @@ class TFNASSearch:
         self.a_opt.step()
         self.arch.normalise()
         return {"arch_ce": float(ce.detach()), "latency_loss": float(lat_loss.detach()),
-                "expected_latency_ms": float(lat.detach())}
+                "expected_latency_ms": float(expected.detach()), "loss_latency_ms": float(lat.detach())}
 
     def derived(self) -> list[int]:
         """View index list of the derived arch: argmax op per block, then argmax depth per stage."""
@@ -207,7 +212,8 @@ class TFNASSearch:
             "final_op_probs": [[round(float(v), 4) for v in p] for p in op_p],
             "final_depth_probs": [[round(float(v), 4) for v in p] for p in depth_p],
             "elasticity": self.elastic_log,
-            "proxy": self.net.describe(), "config": cfg.as_dict(),
+            "proxy": self.net.describe(), "preset": cfg.preset, "config_sources": cfg.sources(),
+            "config": cfg.as_dict(),
             "schedule": {"warmup_steps": self.warmup_steps, "epoch_steps": self.epoch_steps,
                          "elastic_every": self.elastic_every},
             "trajectory": trajectory,
