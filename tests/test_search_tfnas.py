@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 
 from latbench.arch import parse_arch  # noqa: E402
 from latbench.lut import LatencyTable, make_lut  # noqa: E402
-from latbench.ops import decompose, op_features  # noqa: E402
+from latbench.ops import op_features  # noqa: E402
 from latbench.spaces.tfnas import Stage, TFNASMBV2Space, TFNASSpace  # noqa: E402
 from latbench.spaces.tfnas_elastic import TFNASElasticSpace  # noqa: E402
 from search.context import SearchContext  # noqa: E402
