@@ -441,7 +441,9 @@ def test_tiny_search_through_cli(cli, tmp_path):
 
 
 def test_tfnas_mbv2_search_lands_at_or_below_target():
-    ctx = tiny_context(TFNASMBV2Space(), steps=4, warmup=0.0)
+    # TF-NAS's own objective: in 4 steps from uniform α the proxy preset's derived pricing can flip
+    # every argmax at once; this test is about the mbv2 widths, not the preset
+    ctx = tiny_context(TFNASMBV2Space(), steps=4, warmup=0.0, preset="paper")
     ctx.cfg.target_ms = 170.0
     r = TFNASSearch(ctx).run()
     arch = parse_arch(r["arch"], "result")
