@@ -79,8 +79,8 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
               "latency with the expected latency's gradient [default: the preset's, derived proxy, expected paper].")
 @click.option("--preset", default=None,
               help="TuNAS, TF-NAS and NetAdaptV2: proxy = settings measured to land on the target at the built-in "
-              "proxy's budget (TuNAS: beta -3.0, 1024 latency samples, SGD; TF-NAS: lambda 1.0); paper = the paper's "
-              "(TuNAS: beta -0.10, one sample, RMSProp, L2 on conv kernels; TF-NAS: lambda 0.1; NetAdaptV2: J 200, "
+              "proxy's budget (TuNAS: beta -3.0, 1024 latency samples, SGD; TF-NAS: lambda 1.0 on the derived arch's latency); paper = the paper's "
+              "(TuNAS: beta -0.10, one sample, RMSProp, L2 on conv kernels; TF-NAS: lambda 0.1 on the expected latency; NetAdaptV2: J 200, "
               "L 10, 3 % reduction, decay 0.98). Explicit options override it (search/README.md) [default: proxy].")
 @click.option("--metric", type=click.Choice(["latency", "macs"]), default=None,
               help="NetAdaptV2: what the target constrains; macs: --target-ms is millions of MACs [default: latency].")
