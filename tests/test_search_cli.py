@@ -103,7 +103,7 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
 
 @pytest.mark.parametrize("args, match", [
     (["--space", "no-such-space"], "unknown space"),
-    (["--space", "tfnas"], "TuNAS spaces only"),
+    (["--space", "tfnas-elastic"], "TuNAS spaces (proxylessnas, proxylessnas-enlarged, mobilenetv3-like) and tfnas only"),
     (["--algo", "tfnas", "--space", "proxylessnas"], "--algo tfnas searches tfnas, tfnas-elastic, tfnas-mbv2"),
     (["--algo", "tfnas", "--space", "tfnas-mbv2"], "no shipped table for space tfnas-mbv2"),
     (["--algo", "random", "--beta", "-1"], "--beta: not an option of --algo random"),

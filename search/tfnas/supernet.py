@@ -13,7 +13,7 @@ so gradients reach only them and dropped channels keep their weights for a later
 of the depthwise filters.
 
 Forward: `forward(x, paths)` takes one or several *paths*; a path is (ops, depth_weights) with
-ops per block either an int (that op alone: weight steps) or a 1-D tensor of weights over all
+depth weights per depth stage a tensor or an int depth index, ops per block either an int (that op alone: weight steps) or a 1-D tensor of weights over all
 ops (Σ_i w_i op_i(x): architecture steps with Gumbel-softmax weights). Several paths run in one
 call (bi-sampling trains two per step; under DDP a step then has one forward) and their logits
 come back stacked [paths, batch, classes].
@@ -188,7 +188,12 @@ class TFNASSupernet(nn.Module):
 
     def stage_forward(self, x, si: int, ops, w=None):
         """Stage `si` on `x`: its blocks in order; with more than one block, the sink-connected
-        Σ_d w_d · (output after d blocks) (w: weights over depths 1..n)."""
+        Σ_d w_d · (output after d blocks) (w: weights over depths 1..n), or with an int w (a depth
+        index) the output after w + 1 blocks, the blocks beyond not run."""
+        if isinstance(w, int):
+            for pos in self.stage_blocks[si][:w + 1]:
+                x = self.blocks[pos](x, ops[pos])
+            return x
         outs = []
         for pos in self.stage_blocks[si]:
             x = self.blocks[pos](x, ops[pos])

@@ -128,8 +128,14 @@ class TunasConfig(SearchConfig):
                            "the latency term, so the two cannot be estimated apart)")
 
     def check_space(self, space) -> None:
+        from latbench.spaces.tfnas import TFNASSpace
         from latbench.spaces.tunas import TUNAS_SPACES, TunasSpace
 
+        if isinstance(space, TFNASSpace) and space.num_decisions == space.num_blocks + len(space.depth_stages):
+            # op and depth decisions only (not tfnas-elastic's widths): TuNAS's controller on TF-NAS's supernet
+            if self.kernel_sharing:
+                raise BadInput(f"--kernel-sharing: the {space.name} supernet keeps every op separate")
+            return
         if not isinstance(space, TunasSpace):
-            raise BadInput(f"--space: {space.name}: the TuNAS supernet is built from TuNAS spaces only "
-                           f"({', '.join(TUNAS_SPACES)})")
+            raise BadInput(f"--space: {space.name}: the TuNAS supernet is built from TuNAS spaces "
+                           f"({', '.join(TUNAS_SPACES)}) and tfnas only")

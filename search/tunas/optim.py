@@ -53,6 +53,9 @@ class TFRMSprop(torch.optim.Optimizer):
 
 def conv_kernels(model) -> set:
     """ids of the convolution kernels of a supernet (stem/head, depthwise, 1x1, squeeze-excite convs)."""
+    net = unwrap(model)
+    if hasattr(net, "conv_kernels"):  # staged.StagedSupernet names its own
+        return net.conv_kernels()
     return {id(m.weight) for m in unwrap(model).modules() if isinstance(m, (SharedConv2d, SharedDepthwise))}
 
 

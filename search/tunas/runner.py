@@ -48,9 +48,17 @@ from .schedules import rl_learning_rate, warmup_probability
 from .supernet import PlanGroup, Supernet
 
 
-def build_supernet(ctx, seed: int) -> Supernet:
+def build_supernet(ctx, seed: int):
     cfg = ctx.cfg
     torch.manual_seed(seed)
+    from latbench.spaces.tunas import TunasSpace
+
+    if not isinstance(ctx.space, TunasSpace):  # the tfnas space (TunasConfig.check_space)
+        from .staged import StagedSupernet
+
+        return ctx.place(StagedSupernet(ctx.space, ctx.data.num_classes, ctx.data.in_channels, width=cfg.width,
+                                        min_channels=cfg.min_channels, resolution=cfg.resolution,
+                                        min_feature_map=cfg.min_feature_map, device=ctx.dist.device))
     net = Supernet(ctx.space, ctx.data.num_classes, ctx.data.in_channels, width=cfg.width,
                    min_channels=cfg.min_channels, resolution=cfg.resolution,
                    min_feature_map=cfg.min_feature_map, remat=cfg.remat, kernel_sharing=cfg.kernel_sharing)

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import math
 
 
 def rl_delay_steps(total: int, delay: float = 0.25) -> int:
