@@ -355,8 +355,8 @@ def main(argv=None) -> int:
                     "this many seeds from --seed-start (default 0)")
     ap.add_argument("--targets", type=float, nargs="*", default=None, help="tfnas / netadaptv2: latency targets in ms")
     ap.add_argument("--options", "--tfnas-options", dest="options", default=None,
-                    help='tfnas / netadaptv2: JSON of the algorithm config\'s overrides, e.g. \'{"lambda_lat": 0.1}\' '
-                    'or \'{"scd": true}\'')
+                    help='JSON of the algorithm config\'s overrides, e.g. \'{"lambda_lat": 0.1}\' (tfnas), '
+                    '\'{"scd": true}\' (netadaptv2), \'{"latency_term": "expected"}\' (tunas)')
     ap.add_argument("--stop-when-decided", action="store_true",
                     help="skip a table's remaining seeds once its goal is met or can no longer be met")
     ap.add_argument("--keep-archs", default=None, help="tfnas / netadaptv2: folder for the final archs (to measure them)")
@@ -377,12 +377,15 @@ def main(argv=None) -> int:
     seeds = range(args.seed_start, args.seed_start + args.seeds)
     if args.seed_start < 100 <= args.seed_start + args.seeds - 1 or (args.seed_start >= 100 and args.seeds > 20):
         print("note: seeds 100-119 are the reporting seeds; tune on seeds below 100 only", file=sys.stderr)
+    # TunasConfig fields beyond the flags above, e.g. '{"latency_term": "expected"}' (only in the job
+    # when given, so results written without it still resume)
+    options = {"options": json.loads(args.options)} if args.options else {}
     jobs = []
     for sp in spaces:
         for seed in seeds:
             jobs.append({**sp, "kind": "search", "algo": "tunas", "seed": seed, "steps": args.steps,
                          "candidates": args.candidates, "preset": args.preset, "beta": args.beta,
-                         "rl_lr": args.rl_lr, "latency_samples": args.latency_samples})
+                         "rl_lr": args.rl_lr, "latency_samples": args.latency_samples, **options})
     for sp in spaces:
         for seed in list(seeds)[:args.random_seeds]:
             jobs.append({**sp, "kind": "search", "algo": "random", "seed": seed, "steps": args.steps,

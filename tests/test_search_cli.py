@@ -117,6 +117,8 @@ def test_tiny_random_search_with_npz_data(cli, tmp_path):
     (["--rl-samples", "0"], "--rl-samples"),
     (["--latency-samples", "-1"], "--latency-samples"),
     (["--latency-samples", "64", "--reward", "soft"], "needs --reward absolute"),
+    (["--latency-term", "median"], "--latency-term: expected one of samples, expected, samples+expected"),
+    (["--latency-term", "expected", "--reward", "hard"], "--latency-term expected: needs --reward absolute"),
     (["--lut", "pixel1-tunas-mobilenetv3-like"], "built for space"),
     (["--data", "BAD_NPZ"], "cannot read"),
     (["--data", "MISSING"], "no such file"),

@@ -187,3 +187,49 @@ def test_latency_term_alone_collapses_the_policy_onto_the_target(proxyless):
         opt.step()
     assert abs(lm.latency(pol.argmax()) / 84.0 - 1) <= 0.005
     assert pol.entropy(pol.argmax()) < 0.05 * CategoricalPolicy(space.sizes, Planner(space).parents()).entropy()
+
+
+class _AdditiveExpected(_AdditiveLatency):
+    def expected_latency(self, probs):
+        return sum((p * torch.as_tensor(c, dtype=p.dtype)).sum() for p, c in zip(probs, self.costs))
+
+
+def test_expected_latency_term_is_the_penalty_at_the_policys_mean_latency():
+    """`--latency-term expected` prices beta |E[T]/T0 - 1| with E[T] the policy's exact expected
+    latency: value and gradient against enumerating every arch of a tiny space."""
+    import itertools
+
+    from search.tunas.runner import expected_latency_loss
+
+    lm = _AdditiveExpected([[1.0, 3.0, 6.0], [0.0, 2.5], [2.0, 2.2, 5.0]])
+    pol = CategoricalPolicy([3, 2, 3])
+    with torch.no_grad():
+        pol.logits.copy_(torch.tensor([[0.3, -0.2, 0.1], [0.5, 0.0, 0.0], [-0.4, 0.2, 0.0]]))
+    archs = np.array(list(itertools.product(range(3), range(2), range(3))))
+    mean = (torch.exp(pol.log_prob(archs)).double() * torch.as_tensor(lm.latency(archs))).sum()
+    for target, beta in ((7.0, -3.0), (9.5, -0.1)):  # mean latency ~8.3 ms: one target each side
+        exact_loss = -beta * torch.abs(mean / target - 1)
+        exact = torch.autograd.grad(exact_loss, pol.logits, retain_graph=True)[0]
+        loss = expected_latency_loss(pol, lm, target, beta)
+        got = torch.autograd.grad(loss, pol.logits)[0]
+        assert float(loss) == pytest.approx(float(exact_loss), rel=1e-5)  # the loss is float32
+        assert torch.count_nonzero(exact) > 0
+        torch.testing.assert_close(got, exact.float(), atol=1e-6, rtol=1e-4)
+
+
+def test_expected_latency_term_alone_centres_the_policy_on_the_target(proxyless):
+    from search.tunas.runner import expected_latency_loss
+
+    space, lm = proxyless
+    pol = CategoricalPolicy(space.sizes, Planner(space).parents())
+    start = float(lm.expected_latency([p.double() for p in pol.prob_list()]))
+    target = start * 0.9  # 10 % below the uniform policy's mean
+    opt, n = make_rl_optimizer(pol), 400
+    for step in range(n // 4, n):
+        for group in opt.param_groups:
+            group["lr"] = rl_learning_rate(step, n, 0.05)
+        opt.zero_grad()
+        expected_latency_loss(pol, lm, target, -3.0).backward()
+        opt.step()
+    end = float(lm.expected_latency([p.double() for p in pol.prob_list()]))
+    assert abs(end / target - 1) <= 0.005

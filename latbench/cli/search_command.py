@@ -51,6 +51,9 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @click.option("--latency-samples", type=int, default=None,
               help="TuNAS, absolute reward: extra archs per step that price the latency term of the gradient "
               "(0: the sampled arch only, as TuNAS) [default: the preset's, 1024 proxy, 0 paper].")
+@click.option("--latency-term", default=None,
+              help="TuNAS, absolute reward: samples (each arch priced, TuNAS's term) | expected (the policy's "
+              "expected latency priced: beta |E[T]/T0 - 1|) [default: samples].")
 @click.option("--candidates", type=int, default=None, help="Random search: archs to train [default: 5].")
 @click.option("--remat/--no-remat", default=None, help="Rematerialise layers that average several ops [default: on].")
 @click.option("--refine/--no-refine", default=None,
@@ -99,7 +102,7 @@ _SUMMARY_KEYS = ("algo", "space", "lut", "target_ms", "latency_ms", "relative_er
 @json_option
 def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, valid_data, holdout, workers,
            weight_optimizer, kernel_sharing, measure, reward, beta, batch_size, width, resolution, rl_lr, rl_samples,
-           latency_samples, candidates, remat, refine, weight_lr, lr_scaling, amp, channels_last, checkpoint_every,
+           latency_samples, latency_term, candidates, remat, refine, weight_lr, lr_scaling, amp, channels_last, checkpoint_every,
            lambda_lat, temperature, temperature_decay, arch_lr, arch_every, epoch_steps, elastic_every,
            latency_weights, latency_target, preset, metric, samples, layers, initial_reduction, decay, scd, ordered_dropout,
            full_fraction, threads, quiet, as_json):
@@ -129,6 +132,7 @@ def search(target_ms, algo, space_name, lut, steps, epochs, seed, out, data, val
                       channels_last=channels_last, checkpoint_every=checkpoint_every,
                       # algorithm-specific: an error when the chosen algorithm has no such option
                       reward=reward, beta=beta, rl_lr=rl_lr, rl_samples=rl_samples, latency_samples=latency_samples,
+                      latency_term=latency_term,
                       candidates=candidates, refine=refine, lambda_lat=lambda_lat, temperature=temperature,
                       temperature_decay=temperature_decay, arch_lr=arch_lr, arch_every=arch_every,
                       epoch_steps=epoch_steps, elastic_every=elastic_every, latency_weights=latency_weights,

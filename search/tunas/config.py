@@ -17,6 +17,7 @@ from .presets import DEFAULT_PRESET, PRESETS, preset_values
 REWARDS = ("absolute", "soft", "hard")
 WEIGHT_OPTIMIZERS = ("sgd", "rmsprop")
 WEIGHT_DECAY_ON = ("all", "conv")
+LATENCY_TERMS = ("samples", "expected", "samples+expected")
 PRESET_KEYS = tuple(PRESETS[DEFAULT_PRESET])
 DEFAULT_BETA = {"absolute": -0.10, "soft": -0.07, "hard": -0.07}
 
@@ -46,6 +47,11 @@ class TunasConfig(SearchConfig):
     # extra archs drawn from the policy and priced by the LatencyModel (0: from the sampled
     # arch only, as TuNAS); the same expected reward, a far less noisy gradient (search/README.md)
     latency_samples: int | None = None
+    # absolute reward only: "samples" prices each arch (the sampled one, or latency_samples more, as
+    # above); "expected" prices the policy's expected latency E[T] instead, beta |E[T]/T0 - 1|, whose
+    # exact gradient pulls the policy's centre to T0 however spread it is; "samples+expected" adds
+    # the two (search/README.md)
+    latency_term: str = "samples"
     # Adam's moment estimates start with the controller (after the delay) rather than during it
     # (the reference code also updates them while lr is 0; search/README.md)
     rl_moments_after_delay: bool | None = None
@@ -123,6 +129,11 @@ class TunasConfig(SearchConfig):
                            f"of the batch), got {self.rl_samples}")
         if self.latency_samples < 0:
             raise BadInput(f"--latency-samples: must be 0 or more, got {self.latency_samples}")
+        if self.latency_term not in LATENCY_TERMS:
+            raise BadInput(f"--latency-term: expected one of {', '.join(LATENCY_TERMS)}, got {self.latency_term!r}")
+        if self.latency_term != "samples" and self.reward != "absolute":
+            raise BadInput(f"--latency-term {self.latency_term}: needs --reward absolute (the {self.reward} reward multiplies Q "
+                           "by the latency term)")
         if self.latency_samples and self.reward != "absolute":
             raise BadInput(f"--latency-samples: needs --reward absolute (the {self.reward} reward multiplies Q by "
                            "the latency term, so the two cannot be estimated apart)")

@@ -117,7 +117,7 @@ def run_tunas(ctx) -> dict:
             rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
         reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
         # with latency_samples, the sampled archs carry the quality term only (its own baseline)
-        scored = qualities if cfg.latency_samples else rewards
+        scored = qualities if cfg.latency_samples or cfg.latency_term == "expected" else rewards
         b = baseline.update(reduce_floats([np.mean(scored)], dist)[0])
         rl_lr = rl_learning_rate(step, n, rl_lr_base, cfg.rl_delay, cfg.rl_lr_growth)
         for group in rl_opt.param_groups:
@@ -125,7 +125,9 @@ def run_tunas(ctx) -> dict:
         if rl_lr > 0 or not cfg.rl_moments_after_delay:
             rl_opt.zero_grad(set_to_none=False)
             loss_rl = policy.reinforce_loss(idxs, scored, b)
-            if cfg.latency_samples:
+            if cfg.latency_term != "samples":
+                loss_rl = loss_rl + expected_latency_loss(policy, lm, cfg.target_ms, beta)
+            if cfg.latency_term != "expected" and cfg.latency_samples:
                 loss_rl = loss_rl + latency_term_loss(policy, lm, cfg.target_ms, beta, cfg.latency_samples, lat_gen)
             loss_rl.backward()
             reduce_mean_(policy.logits.grad, dist)
@@ -155,6 +157,14 @@ def latency_term_loss(policy, lm, target: float, beta: float, n: int, generator)
     cost = absolute_reward(0.0, np.asarray(lm.latency(idx), dtype=np.float64), target, beta)
     advantage = torch.as_tensor(cost - cost.mean(), dtype=torch.float32)
     return -(advantage * policy.log_prob(idx)).mean()
+
+
+def expected_latency_loss(policy, lm, target: float, beta: float) -> torch.Tensor:
+    """Minus the latency term priced at the policy's expected latency, -beta |E[T]/T0 - 1|: exact and
+    differentiable, so its pull towards T0 does not fade while the policy is still spread (the
+    per-arch term's expectation E|T/T0 - 1| is flat around T0 for a spread policy)."""
+    expected = lm.expected_latency([p.double() for p in policy.prob_list()])
+    return (-beta * torch.abs(expected / target - 1.0)).float()
 
 
 def _finish(ctx, net, policy, trajectory, wall) -> dict:
