@@ -26,6 +26,20 @@ def test_proxy_is_the_default_preset():
     assert set(cfg.sources().values()) == {"preset"}
 
 
+def test_default_budget_is_larger_for_the_larger_tunas_spaces():
+    """No --steps / --epochs: 800 steps, 1200 on proxylessnas-enlarged and mobilenetv3-like; a given
+    budget always wins; other algorithms keep 800 on every space."""
+    assert make_config("tunas").steps == 800
+    assert make_config("tunas", space="tfnas").steps == 800
+    for space in ("proxylessnas-enlarged", "mobilenetv3-like"):
+        assert make_config("tunas", space=space).steps == 1200
+        assert make_config("tunas", space=space, steps=300).steps == 300
+        cfg = make_config("tunas", space=space, epochs=2.0)
+        cfg.resolve_budget(train_size=1280, world=1)
+        assert cfg.steps == 40
+        assert make_config("random", space=space).steps == 800
+
+
 def test_paper_preset_is_tunas_with_learning_rates_per_256_images(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     cfg = make_config("tunas", preset="paper")
