@@ -13,8 +13,9 @@ so gradients reach only them and dropped channels keep their weights for a later
 of the depthwise filters.
 
 Forward: `forward(x, paths)` takes one or several *paths*; a path is (ops, depth_weights) with
-depth weights per depth stage a tensor or an int depth index, ops per block either an int (that op alone: weight steps) or a 1-D tensor of weights over all
-ops (Σ_i w_i op_i(x): architecture steps with Gumbel-softmax weights). Several paths run in one
+depth weights per depth stage a tensor or an int depth index (the stage stops there), ops per block
+either an int (that op alone: weight steps) or a 1-D tensor of weights over all ops
+(Σ_i w_i op_i(x): architecture steps with Gumbel-softmax weights). Several paths run in one
 call (bi-sampling trains two per step; under DDP a step then has one forward) and their logits
 come back stacked [paths, batch, classes].
 """

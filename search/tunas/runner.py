@@ -116,7 +116,8 @@ def run_tunas(ctx) -> dict:
             latencies.append(float(lm.latency(idx)))
             rewards.append(float(reward_fn(qualities[-1], latencies[-1], cfg.target_ms, beta)))
         reward, quality, latency = (float(np.mean(v)) for v in (rewards, qualities, latencies))
-        # with latency_samples, the sampled archs carry the quality term only (its own baseline)
+        # when the latency term is priced apart (latency samples, or the expected latency alone), the
+        # sampled archs carry the quality term only (its own baseline)
         scored = qualities if cfg.latency_samples or cfg.latency_term == "expected" else rewards
         b = baseline.update(reduce_floats([np.mean(scored)], dist)[0])
         rl_lr = rl_learning_rate(step, n, rl_lr_base, cfg.rl_delay, cfg.rl_lr_growth)

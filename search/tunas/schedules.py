@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 
-
 def rl_delay_steps(total: int, delay: float = 0.25) -> int:
     return int(delay * total)
 
