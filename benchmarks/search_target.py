@@ -380,7 +380,7 @@ def main(argv=None) -> int:
         print("note: seeds 100-119 are the reporting seeds; tune on seeds below 100 only", file=sys.stderr)
     # TunasConfig fields beyond the flags above, e.g. '{"latency_term": "expected"}' (only in the job
     # when given, so results written without it still resume)
-    options = {"options": json.loads(args.options)} if args.options else {}
+    options = {"options": _options(args, ap)} if args.options else {}
     jobs = []
     for sp in spaces:
         for seed in seeds:
@@ -398,8 +398,19 @@ def main(argv=None) -> int:
     return run_all(jobs, spaces, args)
 
 
+def _options(args, ap) -> dict:
+    """--options as a dict (a one-line usage error when it is not a JSON object)."""
+    try:
+        options = json.loads(args.options)
+    except ValueError as e:
+        ap.error(f"--options: not JSON ({e})")
+    if not isinstance(options, dict):
+        ap.error(f"--options: expected a JSON object, got {args.options!r}")
+    return options
+
+
 def main_table_algo(args, ap) -> int:
-    options = json.loads(args.options) if args.options else None
+    options = _options(args, ap) if args.options else None
     macs = (options or {}).get("metric") == "macs"  # netadaptv2: targets in millions of MACs, no table
     if not args.targets or (not macs and (not args.cpu_lut or args.cpu_lut == ap.get_default("cpu_lut"))):
         ap.error(f"--algo {args.algo} needs --cpu-lut (a table of its space) and --targets")
