@@ -7,9 +7,9 @@ conv per kernel size, seed 50 stuck 0.69 % off; beta -2.0 landed seeds 50-52 at 
 but missed 2 of 8 on proxylessnas-enlarged; beta -3.0 landed 8/8 tuning seeds there and 3/3 on each
 other shipped table (on the reporting seeds at 800 steps: 20/20 on proxylessnas and on the CPU
 table, 18/20 on mobilenetv3-like, 8/10 on proxylessnas-enlarged, whose default budget is therefore
-1200 steps: config.LARGER_SPACE_STEPS, 20/20 on both; benchmarks/RESULTS.md). `paper`: TuNAS's own values, tuned for ~27k
-steps x 32 shards on ImageNet; at the proxy's budget they leave the policy uncollapsed and the
-argmax several % off T0.
+1200 steps: config.LARGER_SPACE_STEPS, 20/20 on both; benchmarks/RESULTS.md). `paper`: TuNAS's own
+values, tuned for ~27k steps x 32 shards on ImageNet; at the proxy's budget they leave the policy
+uncollapsed and the argmax several % off T0.
 
 | knob                    | proxy            | paper                          | paper's source                          |
 |-------------------------|------------------|--------------------------------|-----------------------------------------|
